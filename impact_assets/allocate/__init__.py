@@ -1,0 +1,1 @@
+"""ALLOCATE: choose the portfolio a budget can fund (the fan-in stage)."""

@@ -1,0 +1,341 @@
+"""The pipeline manifest and the stage configs (design: "Three-Level Configuration").
+
+1. The manifest (``configs/pipeline.yaml``): ``budget``, ``scale_sample_size``, ``max_workers``,
+   the stage config references ``measure``/``evaluate``/``allocate`` (``{config: file}``) and the
+   ``initiatives``.
+2. Stage configs: ``component:`` plus the component's constructor keyword arguments.
+3. Initiatives: ``initiative_id``, ``cost_to_scale``, ``measure_config`` and the optional
+   ``value_per_unit`` (what one unit of the measured effect is worth, default 1) and ``name``.
+
+Every path is resolved relative to the YAML file that names it and, unless the manifest sets
+``allow_external_paths: true``, must stay inside the manifest's directory tree. Every problem
+raises :class:`ConfigError` naming the file, the key and, where relevant, the initiative.
+Only ``yaml.safe_load`` is used.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+#: Initiative ids become partition keys and file names.
+INITIATIVE_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+
+STAGES = ("measure", "evaluate", "allocate")
+_MANIFEST_REQUIRED = (
+    "budget",
+    "scale_sample_size",
+    "measure",
+    "evaluate",
+    "allocate",
+    "initiatives",
+)
+_MANIFEST_OPTIONAL = ("max_workers", "allow_external_paths", "allow_partial", "name")
+_INITIATIVE_REQUIRED = ("initiative_id", "cost_to_scale", "measure_config")
+_INITIATIVE_OPTIONAL = ("value_per_unit", "name", "description")
+DEFAULT_MAX_WORKERS = 4
+
+
+class ConfigError(ValueError):
+    """A manifest or stage config is invalid. The message names file, key and initiative."""
+
+    def __init__(
+        self, file: Path | str, key: str | None, message: str, initiative: str | None = None
+    ):
+        self.file = str(file)
+        self.key = key
+        self.initiative = initiative
+        where = self.file
+        if initiative is not None:
+            where += f": initiative {initiative!r}"
+        if key:
+            where += f": {key}"
+        super().__init__(f"{where}: {message}")
+
+
+@dataclass(frozen=True)
+class StageConfig:
+    """A stage config file: the component name and its constructor parameters."""
+
+    stage: str
+    path: Path
+    component: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def build(self):
+        """Construct the component through the registry; errors name this file."""
+        from impact_assets.registry import ComponentError, build_component
+
+        try:
+            return build_component(self.component, self.params)
+        except ComponentError as exc:
+            raise ConfigError(self.path, "component", str(exc)) from exc
+
+
+@dataclass(frozen=True)
+class InitiativeConfig:
+    """One candidate initiative from the manifest."""
+
+    initiative_id: str
+    cost_to_scale: float
+    measure_config: Path
+    value_per_unit: float | None = None
+    name: str | None = None
+    description: str | None = None
+
+    @property
+    def display_name(self) -> str:
+        return self.name or self.initiative_id
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """The whole manifest, with stage configs loaded and paths resolved."""
+
+    path: Path
+    budget: float
+    scale_sample_size: int
+    max_workers: int
+    measure: StageConfig
+    evaluate: StageConfig
+    allocate: StageConfig
+    initiatives: tuple[InitiativeConfig, ...]
+    allow_external_paths: bool = False
+    allow_partial: bool = False
+    name: str | None = None
+
+    @property
+    def initiative_ids(self) -> list[str]:
+        return [i.initiative_id for i in self.initiatives]
+
+    def initiative(self, initiative_id: str) -> InitiativeConfig:
+        for item in self.initiatives:
+            if item.initiative_id == initiative_id:
+                return item
+        raise KeyError(
+            f"{self.path}: no initiative {initiative_id!r}; known: {', '.join(self.initiative_ids)}"
+        )
+
+    def stage(self, name: str) -> StageConfig:
+        if name not in STAGES:
+            raise KeyError(f"unknown stage {name!r}; stages: {', '.join(STAGES)}")
+        return getattr(self, name)
+
+
+# --------------------------------------------------------------------------- YAML helpers
+
+
+def read_yaml(path: Path, *, referenced_by: str | None = None, owner: Path | None = None) -> Any:
+    """Read one YAML file with ``yaml.safe_load``; errors name the file (and line)."""
+    if not path.exists():
+        if referenced_by and owner is not None:
+            raise ConfigError(owner, referenced_by, f"file not found: {path}")
+        raise ConfigError(path, None, "file not found")
+    if not path.is_file():
+        raise ConfigError(owner or path, referenced_by, f"not a file: {path}")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(path, None, f"cannot read file: {exc}") from exc
+    try:
+        return yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = f":{mark.line + 1}" if mark is not None else ""
+        problem = exc.problem or exc.context or "invalid YAML"
+        raise ConfigError(f"{path}{line}", None, f"YAML syntax error: {problem}") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(path, None, f"YAML error: {exc}") from exc
+
+
+def _unknown_key(file: Path, key: str, valid: tuple[str, ...], prefix: str = "", initiative=None):
+    close = difflib.get_close_matches(key, valid, n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    return ConfigError(
+        file,
+        f"{prefix}{key}",
+        f"unknown key{hint} Valid keys: {', '.join(valid)}",
+        initiative=initiative,
+    )
+
+
+def _number(file: Path, key: str, value: Any, *, integer: bool = False, initiative=None) -> Any:
+    kind = "an integer" if integer else "a number"
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ConfigError(
+            file, key, f"must be {kind}, got {type(value).__name__} {value!r}", initiative
+        )
+    if integer and isinstance(value, float):
+        if not value.is_integer():
+            raise ConfigError(file, key, f"must be {kind}, got {value!r}", initiative)
+        value = int(value)
+    if not math.isfinite(value):
+        raise ConfigError(file, key, f"must be finite, got {value!r}", initiative)
+    if value <= 0:
+        raise ConfigError(file, key, f"must be > 0, got {value!r}", initiative)
+    return value
+
+
+def _resolve(owner: Path, key: str, value: Any, root: Path, allow_external: bool, initiative=None):
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(owner, key, f"must be a file path string, got {value!r}", initiative)
+    path = (owner.parent / value).resolve()
+    if not allow_external and not path.is_relative_to(root):
+        raise ConfigError(
+            owner,
+            key,
+            f"path {value!r} resolves to {path}, outside the manifest directory {root}; "
+            "set 'allow_external_paths: true' in the manifest to allow it",
+            initiative,
+        )
+    return path
+
+
+def load_stage_config(path: Path | str, stage: str) -> StageConfig:
+    """Load a stage config: ``component:`` plus constructor keyword arguments."""
+    path = Path(path).resolve()
+    data = read_yaml(path)
+    if not isinstance(data, dict):
+        raise ConfigError(path, None, f"must be a mapping with a 'component' key, got {data!r}")
+    if "component" not in data:
+        raise ConfigError(path, "component", "missing required key")
+    component = data["component"]
+    if not isinstance(component, str) or not component.strip():
+        raise ConfigError(path, "component", f"must be a component name, got {component!r}")
+    params = {k: v for k, v in data.items() if k != "component"}
+    for key in params:
+        if not isinstance(key, str):
+            raise ConfigError(path, str(key), "parameter names must be strings")
+    return StageConfig(stage=stage, path=path, component=component, params=params)
+
+
+def _load_initiative(file: Path, index: int, raw: Any, root: Path, allow_external: bool):
+    key = f"initiatives[{index}]"
+    if not isinstance(raw, dict):
+        raise ConfigError(file, key, f"must be a mapping, got {raw!r}")
+    ident = raw.get("initiative_id")
+    label = ident if isinstance(ident, str) else None
+    for name in raw:
+        if name not in _INITIATIVE_REQUIRED + _INITIATIVE_OPTIONAL:
+            raise _unknown_key(
+                file, str(name), _INITIATIVE_REQUIRED + _INITIATIVE_OPTIONAL, f"{key}.", label
+            )
+    for name in _INITIATIVE_REQUIRED:
+        if name not in raw or raw[name] is None:
+            raise ConfigError(file, f"{key}.{name}", "missing required key", label)
+    if not isinstance(ident, str) or not INITIATIVE_ID_PATTERN.fullmatch(ident):
+        raise ConfigError(
+            file,
+            f"{key}.initiative_id",
+            f"invalid id {ident!r}: ids must match [A-Za-z0-9][A-Za-z0-9_-]{{0,63}} "
+            "(they become partition keys and file names)",
+        )
+    cost = _number(file, f"{key}.cost_to_scale", raw["cost_to_scale"], initiative=ident)
+    value_per_unit = raw.get("value_per_unit")
+    if value_per_unit is not None:
+        value_per_unit = float(
+            _number(file, f"{key}.value_per_unit", value_per_unit, initiative=ident)
+        )
+    for text_key in ("name", "description"):
+        if raw.get(text_key) is not None and not isinstance(raw[text_key], str):
+            raise ConfigError(file, f"{key}.{text_key}", "must be a string", ident)
+    measure_config = _resolve(
+        file, f"{key}.measure_config", raw["measure_config"], root, allow_external, ident
+    )
+    if not measure_config.is_file():
+        raise ConfigError(file, f"{key}.measure_config", f"file not found: {measure_config}", ident)
+    return InitiativeConfig(
+        initiative_id=ident,
+        cost_to_scale=float(cost),
+        measure_config=measure_config,
+        value_per_unit=value_per_unit,
+        name=raw.get("name"),
+        description=raw.get("description"),
+    )
+
+
+def load_config(path: Path | str) -> PipelineConfig:
+    """Load and validate a pipeline manifest and the stage configs it names."""
+    file = Path(path).resolve()
+    data = read_yaml(file)
+    if data is None:
+        raise ConfigError(file, None, "the manifest is empty")
+    if not isinstance(data, dict):
+        raise ConfigError(file, None, f"must be a mapping, got {type(data).__name__}")
+    valid = _MANIFEST_REQUIRED + _MANIFEST_OPTIONAL
+    for key in data:
+        if key not in valid:
+            raise _unknown_key(file, str(key), valid)
+    for key in _MANIFEST_REQUIRED:
+        if key not in data or data[key] is None:
+            raise ConfigError(file, key, "missing required key")
+
+    allow_external = data.get("allow_external_paths", False)
+    allow_partial = data.get("allow_partial", False)
+    for key, flag in (("allow_external_paths", allow_external), ("allow_partial", allow_partial)):
+        if not isinstance(flag, bool):
+            raise ConfigError(file, key, f"must be true or false, got {flag!r}")
+    root = file.parent
+
+    budget = float(_number(file, "budget", data["budget"]))
+    scale_sample_size = _number(file, "scale_sample_size", data["scale_sample_size"], integer=True)
+    max_workers = _number(
+        file, "max_workers", data.get("max_workers", DEFAULT_MAX_WORKERS), integer=True
+    )
+    name = data.get("name")
+    if name is not None and not isinstance(name, str):
+        raise ConfigError(file, "name", f"must be a string, got {name!r}")
+
+    stages: dict[str, StageConfig] = {}
+    for stage in STAGES:
+        ref = data[stage]
+        if not isinstance(ref, dict):
+            raise ConfigError(file, stage, f"must be a mapping like {{config: file}}, got {ref!r}")
+        for key in ref:
+            if key != "config":
+                raise _unknown_key(file, str(key), ("config",), f"{stage}.")
+        if "config" not in ref:
+            raise ConfigError(file, f"{stage}.config", "missing required key")
+        stage_path = _resolve(file, f"{stage}.config", ref["config"], root, allow_external)
+        if not stage_path.is_file():
+            raise ConfigError(file, f"{stage}.config", f"file not found: {stage_path}")
+        stages[stage] = load_stage_config(stage_path, stage)
+
+    raw_initiatives = data["initiatives"]
+    if not isinstance(raw_initiatives, list):
+        raise ConfigError(file, "initiatives", f"must be a list, got {raw_initiatives!r}")
+    if not raw_initiatives:
+        raise ConfigError(file, "initiatives", "the initiative list is empty")
+    initiatives = []
+    seen: dict[str, int] = {}
+    for index, raw in enumerate(raw_initiatives):
+        item = _load_initiative(file, index, raw, root, allow_external)
+        if item.initiative_id in seen:
+            raise ConfigError(
+                file,
+                f"initiatives[{index}].initiative_id",
+                f"duplicate id (first used at initiatives[{seen[item.initiative_id]}])",
+                item.initiative_id,
+            )
+        seen[item.initiative_id] = index
+        initiatives.append(item)
+
+    return PipelineConfig(
+        path=file,
+        budget=budget,
+        scale_sample_size=int(scale_sample_size),
+        max_workers=int(max_workers),
+        measure=stages["measure"],
+        evaluate=stages["evaluate"],
+        allocate=stages["allocate"],
+        initiatives=tuple(initiatives),
+        allow_external_paths=allow_external,
+        allow_partial=allow_partial,
+        name=name,
+    )

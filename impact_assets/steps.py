@@ -1,0 +1,196 @@
+"""One implementation of each pipeline step, shared by the plain ``Orchestrator`` and the Dagster
+assets.
+
+Each function either builds a stage input with exactly the design's enrichment, or runs one stage
+call and validates its output against the stage contract (raising :class:`ContractError` that names
+the stage and the initiative).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from impact_assets.component import PipelineComponent
+from impact_assets.config import InitiativeConfig, PipelineConfig
+from impact_assets.contracts import (
+    AllocateResult,
+    ContractError,
+    EvaluateResult,
+    MeasureResult,
+    OutcomeReport,
+)
+
+PILOT = "pilot"
+SCALE = "scale"
+
+
+# --------------------------------------------------------------------------- stage inputs
+
+
+def measure_event(
+    initiative: InitiativeConfig, phase: str = PILOT, sample_size: int | None = None
+) -> dict[str, Any]:
+    """MEASURE input: the initiative's measure config (and, at scale, the sample size)."""
+    if phase not in (PILOT, SCALE):
+        raise ValueError(f"phase must be {PILOT!r} or {SCALE!r}, got {phase!r}")
+    event: dict[str, Any] = {
+        "initiative_id": initiative.initiative_id,
+        "measure_config": str(initiative.measure_config),
+        "phase": phase,
+    }
+    if phase == SCALE:
+        if sample_size is None:
+            raise ValueError("the scale phase needs a sample_size")
+        event["sample_size"] = int(sample_size)
+    return event
+
+
+def evaluate_event(measurement: Mapping[str, Any], initiative: InitiativeConfig) -> dict[str, Any]:
+    """EVALUATE input: the MeasureResult dict enriched with ``cost_to_scale``.
+
+    ``value_per_unit`` is added only when the manifest sets it.
+    """
+    _same_initiative("EVALUATE input", measurement, initiative.initiative_id)
+    event = {**measurement, "cost_to_scale": initiative.cost_to_scale}
+    if initiative.value_per_unit is not None:
+        event["value_per_unit"] = initiative.value_per_unit
+    return event
+
+
+def allocate_event(evaluations: Iterable[Mapping[str, Any]], budget: float) -> dict[str, Any]:
+    """ALLOCATE input: every evaluation in one batch, plus the budget."""
+    return {"initiatives": [dict(e) for e in evaluations], "budget": budget}
+
+
+# --------------------------------------------------------------------------- stage calls
+
+
+def _same_initiative(what: str, result: Mapping[str, Any], initiative_id: str) -> None:
+    got = result.get("initiative_id")
+    if got != initiative_id:
+        raise ContractError(
+            f"{what} for initiative {initiative_id!r}: field 'initiative_id': "
+            f"expected {initiative_id!r}, got {got!r}"
+        )
+
+
+def run_measure(
+    component: PipelineComponent, initiative: InitiativeConfig, phase: str, sample_size=None
+) -> dict[str, Any]:
+    """Run MEASURE for one initiative and phase; return the validated MeasureResult dict."""
+    event = measure_event(initiative, phase, sample_size)
+    raw = component.execute(event)
+    return validate_measure(raw, initiative.initiative_id, phase)
+
+
+def validate_measure(raw: Mapping[str, Any], initiative_id: str, phase: str) -> dict[str, Any]:
+    """Validate a MEASURE output dict against :class:`MeasureResult`, keeping extra keys."""
+    if not isinstance(raw, Mapping):
+        raise ContractError(
+            f"MEASURE output for initiative {initiative_id!r} must be a dict, got {raw!r}"
+        )
+    _same_initiative("MEASURE output", raw, initiative_id)
+    result = MeasureResult.from_dict({**raw, "phase": raw.get("phase", phase)})
+    if result.phase != phase:
+        raise ContractError(
+            f"MEASURE output for initiative {initiative_id!r}: field 'phase': "
+            f"expected {phase!r}, got {result.phase!r}"
+        )
+    return {**raw, **result.to_dict()}
+
+
+def run_evaluate(
+    component: PipelineComponent, measurement: Mapping[str, Any], initiative: InitiativeConfig
+) -> dict[str, Any]:
+    """Run EVALUATE for one initiative; return the validated EvaluateResult dict."""
+    raw = component.execute(evaluate_event(measurement, initiative))
+    return validate_evaluation(raw, initiative.initiative_id)
+
+
+def validate_evaluation(raw: Mapping[str, Any], initiative_id: str) -> dict[str, Any]:
+    if not isinstance(raw, Mapping):
+        raise ContractError(
+            f"EVALUATE output for initiative {initiative_id!r} must be a dict, got {raw!r}"
+        )
+    _same_initiative("EVALUATE output", raw, initiative_id)
+    return {**raw, **EvaluateResult.from_dict(raw).to_dict()}
+
+
+def run_allocate(
+    component: PipelineComponent, evaluations: list[Mapping[str, Any]], budget: float
+) -> dict[str, Any]:
+    """Run ALLOCATE once over every evaluation; return the validated AllocateResult dict."""
+    raw = component.execute(allocate_event(evaluations, budget))
+    return validate_allocation(raw, [e["initiative_id"] for e in evaluations], budget)
+
+
+def validate_allocation(
+    raw: Mapping[str, Any], candidate_ids: list[str], budget: float
+) -> dict[str, Any]:
+    if not isinstance(raw, Mapping):
+        raise ContractError(f"ALLOCATE output must be a dict, got {raw!r}")
+    result = AllocateResult.from_dict({**raw, "budget": raw.get("budget", budget)})
+    unknown = sorted(set(result.selected_initiatives) - set(candidate_ids))
+    if unknown:
+        raise ContractError(
+            "AllocateResult contract violated: field 'selected_initiatives': "
+            f"ids not among the evaluated initiatives: {unknown}"
+        )
+    return {**raw, **result.to_dict()}
+
+
+# --------------------------------------------------------------------------- the report
+
+
+def build_outcome_report(
+    pilot: Mapping[str, Any],
+    evaluation: Mapping[str, Any],
+    allocation: Mapping[str, Any],
+    scale: Mapping[str, Any],
+) -> dict[str, Any]:
+    """Predicted (from ALLOCATE) against actual (the scale MEASURE) for one initiative.
+
+    EVALUATE multiplies returns by the initiative's ``value_per_unit``; the scale estimate and both
+    CIs are multiplied by the same factor so that predicted and actual are in one unit.
+    """
+    initiative_id = scale["initiative_id"]
+    for what, item in (("pilot", pilot), ("evaluation", evaluation)):
+        _same_initiative(f"OutcomeReport input {what}", item, initiative_id)
+    if initiative_id not in allocation["selected_initiatives"]:
+        raise ContractError(
+            f"OutcomeReport for initiative {initiative_id!r}: field 'selected_initiatives': "
+            "the initiative was not selected by ALLOCATE"
+        )
+    predicted = float(allocation["predicted_returns"][initiative_id])
+    value_per_unit = float(evaluation.get("value_per_unit", 1.0))
+
+    def scaled(value: Any) -> float | None:
+        return None if value is None else float(value) * value_per_unit
+
+    actual = float(scale["effect_estimate"]) * value_per_unit
+    report = OutcomeReport(
+        initiative_id=initiative_id,
+        predicted_return=predicted,
+        actual_return=actual,
+        prediction_error=actual - predicted,
+        sample_size_pilot=pilot["sample_size"],
+        sample_size_scale=scale["sample_size"],
+        budget_allocated=allocation["budget_allocated"][initiative_id],
+        confidence_score=evaluation["confidence"],
+        model_type=pilot["model_type"],
+        pilot_ci_lower=scaled(pilot.get("ci_lower")),
+        pilot_ci_upper=scaled(pilot.get("ci_upper")),
+        scale_ci_lower=scaled(scale.get("ci_lower")),
+        scale_ci_upper=scaled(scale.get("ci_upper")),
+        true_effect_pilot=scaled(pilot.get("true_effect")),
+        true_effect_scale=scaled(scale.get("true_effect")),
+        details={"value_per_unit": value_per_unit},
+    )
+    return report.to_dict()
+
+
+def initiatives_in_order(config: PipelineConfig, ids: Iterable[str]) -> list[InitiativeConfig]:
+    """The manifest entries for ``ids``, in manifest order."""
+    wanted = set(ids)
+    return [i for i in config.initiatives if i.initiative_id in wanted]
