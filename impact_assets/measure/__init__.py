@@ -1,0 +1,1 @@
+"""MEASURE: a built-in causal measurement engine (config, simulator, models, job directories)."""

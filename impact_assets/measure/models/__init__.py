@@ -1,0 +1,1 @@
+"""The six measurement models. Importing this package registers them in ``MODEL_REGISTRY``."""

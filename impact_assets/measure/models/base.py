@@ -1,0 +1,120 @@
+"""The interface every measurement model implements, and the model registry.
+
+A model turns a (transformed) DataFrame plus its validated parameters into a :class:`ModelFit`.
+The Measure component owns everything around it: config loading, data, the job directory, the
+``impact_results.json`` envelope (built from ``model_params``/``impact_estimates``/
+``model_summary``) and the ``MeasureResult``.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import pandas as pd
+
+
+class ModelError(ValueError):
+    """Bad model parameters or data. Messages name the model and the parameter or column."""
+
+
+@dataclass
+class ModelFit:
+    """What one fitted model reports.
+
+    ``ci_lower``/``ci_upper``/``p_value``/``standard_error`` are ``None`` when the method has no
+    such quantity (never a zero-width interval, never ``p = 0``).
+    ``model_params``, ``impact_estimates`` and ``model_summary`` carry the upstream per-model keys
+    (measure-spec §3.2) so upstream readers can read our envelope; more keys may be added.
+    ``diagnostics`` holds the standardized diagnostic keys that EVALUATE reads (see
+    ``DIAGNOSTIC_KEYS``). ``artifacts`` are written as ``{model_type}__{name}.parquet``.
+    """
+
+    model_type: str
+    effect_estimate: float
+    ci_lower: float | None
+    ci_upper: float | None
+    p_value: float | None
+    standard_error: float | None
+    estimand: str
+    n_observations: int
+    model_params: dict[str, Any] = field(default_factory=dict)
+    impact_estimates: dict[str, Any] = field(default_factory=dict)
+    model_summary: dict[str, Any] = field(default_factory=dict)
+    diagnostics: dict[str, Any] = field(default_factory=dict)
+    artifacts: dict[str, pd.DataFrame] = field(default_factory=dict)
+
+
+#: Standardized diagnostics (all optional; a model fills those that apply):
+#: ``n_observations`` (rows used), ``r_squared``, ``n_pre_periods``, ``n_post_periods``,
+#: ``pre_period_rmse`` and ``pre_period_rmse_relative`` (synthetic control: RMSE of the
+#: synthetic vs treated pre-period trajectory, absolute and divided by the mean absolute treated
+#: pre-period outcome), ``n_donors``, ``n_treated_units``, ``max_abs_smd_before`` and
+#: ``max_abs_smd_after`` (matching/subclassification covariate balance), ``n_unmatched_treated``
+#: (dropped by the caliper), ``n_strata``, ``n_strata_dropped``, ``share_dropped`` (fraction of
+#: units in dropped strata), ``ci_method`` (text), ``n_placebos`` (synthetic control).
+DIAGNOSTIC_KEYS = (
+    "n_observations",
+    "r_squared",
+    "n_pre_periods",
+    "n_post_periods",
+    "pre_period_rmse",
+    "pre_period_rmse_relative",
+    "n_donors",
+    "n_treated_units",
+    "max_abs_smd_before",
+    "max_abs_smd_after",
+    "n_unmatched_treated",
+    "n_strata",
+    "n_strata_dropped",
+    "share_dropped",
+    "ci_method",
+    "n_placebos",
+)
+
+
+class Model(ABC):
+    """A measurement model. Stateless: ``fit`` takes everything it needs."""
+
+    #: The ``MEASUREMENT.MODEL`` name and ``model_type`` it reports.
+    name: ClassVar[str]
+
+    @abstractmethod
+    def validate_params(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """Check and normalize the model's parameters before any data are read.
+
+        ``params`` is the merged ``MEASUREMENT.PARAMS``; keys of other models may be present and
+        are ignored. Raise :class:`ModelError` naming the model and the parameter.
+        """
+
+    @abstractmethod
+    def fit(self, data: pd.DataFrame, params: Mapping[str, Any]) -> ModelFit:
+        """Fit on ``data`` with validated ``params``. Raise :class:`ModelError` for bad data."""
+
+    def true_effect(self, data: pd.DataFrame, params: Mapping[str, Any]) -> float | None:
+        """The true value of this model's estimand when ``data`` carry potential outcomes.
+
+        Simulated data carry ``{metric}_y0`` and ``{metric}_y1`` (untreated and treated potential
+        outcomes, per row, after the transform). Return ``None`` when they are absent.
+        """
+        return None
+
+
+MODEL_REGISTRY: dict[str, type[Model]] = {}
+
+
+def register_model(cls: type[Model]) -> type[Model]:
+    """Class decorator adding a model to :data:`MODEL_REGISTRY` under ``cls.name``."""
+    MODEL_REGISTRY[cls.name] = cls
+    return cls
+
+
+def get_model(name: str) -> Model:
+    """Instantiate the model registered as ``name``; unknown names list the available ones."""
+    from impact_assets.measure import models  # noqa: F401  (registers the built-ins)
+
+    if name not in MODEL_REGISTRY:
+        raise ModelError(f"Unknown model {name!r}. Available: {sorted(MODEL_REGISTRY)}")
+    return MODEL_REGISTRY[name]()
