@@ -126,6 +126,14 @@ def resolve_component(name: str) -> type[PipelineComponent]:
 
 
 def _check_params(name: str, cls: type, params: Mapping[str, Any]) -> None:
+    if cls.__init__ is object.__init__:
+        accepted: list[str] = []
+        if params:
+            key = next(iter(params))
+            raise ComponentError(
+                f"component {name!r} has no parameter {key!r}. Valid parameters: none"
+            )
+        return
     signature = inspect.signature(cls.__init__)
     accepted = [
         p.name

@@ -1,0 +1,20 @@
+# Shared by scripts/demo.sh and scripts/test.sh: create or reuse .venv and install the project.
+set -eu
+cd "$(dirname "$0")/.."
+PYTHON="${PYTHON:-python3}"
+if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+    echo "error: $PYTHON is not Python >= 3.11 (set PYTHON=/path/to/python3.11)" >&2
+    exit 2
+fi
+if [ ! -x .venv/bin/python ]; then
+    echo "==> creating .venv"
+    "$PYTHON" -m venv .venv
+fi
+echo "==> installing impact-assets and its dev tools into .venv (log: .venv/install.log)"
+if ! .venv/bin/python -m pip install --disable-pip-version-check -e '.[dev]' >.venv/install.log 2>&1; then
+    tail -n 40 .venv/install.log >&2
+    echo "error: pip install failed; full log in .venv/install.log" >&2
+    exit 1
+fi
+export DAGSTER_HOME="${DAGSTER_HOME:-$PWD/.dagster}"
+mkdir -p "$DAGSTER_HOME"

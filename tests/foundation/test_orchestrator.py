@@ -1,0 +1,151 @@
+"""The plain-Python Orchestrator with small fake components."""
+
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from impact_assets import ContractError, Orchestrator, load_config
+from tests.support import FakeEvaluate, FakeMeasure, write_manifest
+
+
+def build(path, **components):
+    cfg = load_config(path)
+    parts = {"measure": FakeMeasure(), "evaluate": FakeEvaluate()}
+    parts.update(components)
+    if "allocate" not in parts:
+        parts["allocate"] = cfg.allocate.build()
+    return Orchestrator(config=cfg, **parts)
+
+
+def test_results_in_manifest_order_and_enrichment(manifest):
+    orch = build(manifest)
+    out = orch.run()
+    assert set(out) == {
+        "pilot_results",
+        "evaluate_results",
+        "allocate_result",
+        "scale_results",
+        "outcome_reports",
+    }
+    ids = ["init-1", "init-2", "init-3"]
+    assert [r["initiative_id"] for r in out["pilot_results"]] == ids
+    assert [r["initiative_id"] for r in out["evaluate_results"]] == ids
+    pilot_events = [e for e in orch.measure.events if e["phase"] == "pilot"]
+    cfg = orch.config
+    assert sorted(pilot_events, key=lambda e: e["initiative_id"]) == [
+        {
+            "initiative_id": i.initiative_id,
+            "measure_config": str(i.measure_config),
+            "phase": "pilot",
+        }
+        for i in cfg.initiatives
+    ]
+    costs = {e["initiative_id"]: e["cost_to_scale"] for e in orch.evaluate.events}
+    assert costs == {"init-1": 10.0, "init-2": 20.0, "init-3": 30.0}
+    assert "value_per_unit" not in orch.evaluate.events[0]
+    scale_events = [e for e in orch.measure.events if e["phase"] == "scale"]
+    assert scale_events and all(e["sample_size"] == 500 for e in scale_events)
+    selected = out["allocate_result"]["selected_initiatives"]
+    assert sorted(e["initiative_id"] for e in scale_events) == sorted(selected)
+    assert [r["initiative_id"] for r in out["scale_results"]] == selected
+    assert [r["initiative_id"] for r in out["outcome_reports"]] == selected
+    for rep in out["outcome_reports"]:
+        assert rep["prediction_error"] == pytest.approx(
+            rep["actual_return"] - rep["predicted_return"]
+        )
+        assert rep["sample_size_scale"] == 500 and rep["sample_size_pilot"] == 100
+
+
+def test_allocate_receives_all_evaluations_and_budget(manifest):
+    seen = {}
+
+    class Spy(FakeEvaluate.__mro__[1]):  # a PipelineComponent
+        def execute(self, event):
+            seen.update(event)
+            return {"selected_initiatives": [], "predicted_returns": {}, "budget_allocated": {}}
+
+    build(manifest, allocate=Spy()).run()
+    assert seen["budget"] == 30.0
+    assert [i["initiative_id"] for i in seen["initiatives"]] == ["init-1", "init-2", "init-3"]
+
+
+def test_empty_allocation_skips_scale(tmp_path):
+    path = write_manifest(tmp_path, budget=1.0)
+    orch = build(path)
+    out = orch.run()
+    assert out["allocate_result"]["selected_initiatives"] == []
+    assert out["scale_results"] == [] and out["outcome_reports"] == []
+    assert all(e["phase"] == "pilot" for e in orch.measure.events)
+
+
+def test_single_initiative_gives_one_report(tmp_path):
+    path = write_manifest(tmp_path, [{"initiative_id": "solo", "cost_to_scale": 5.0}])
+    out = build(path).run()
+    assert len(out["outcome_reports"]) == 1
+
+
+def test_exception_in_one_initiative_propagates(manifest):
+    class Boom(FakeMeasure):
+        def execute(self, event):
+            if event["initiative_id"] == "init-2":
+                raise RuntimeError("data file missing for init-2")
+            return super().execute(event)
+
+    with pytest.raises(RuntimeError, match="data file missing for init-2"):
+        build(manifest, measure=Boom()).run()
+
+
+def test_contract_violation_is_caught_at_the_boundary(manifest):
+    class Liar(FakeMeasure):
+        def execute(self, event):
+            out = super().execute(event)
+            out["ci_lower"] = out["effect_estimate"] + 1
+            return out
+
+    with pytest.raises(ContractError, match="MeasureResult contract violated for initiative"):
+        build(manifest, measure=Liar()).run()
+
+
+def test_fan_out_runs_in_parallel_and_keeps_order(manifest):
+    active, peak = [0], [0]
+    lock = threading.Lock()
+
+    class Slow(FakeMeasure):
+        def execute(self, event):
+            with lock:
+                active[0] += 1
+                peak[0] = max(peak[0], active[0])
+            time.sleep(0.05 if event["initiative_id"] == "init-1" else 0.01)
+            with lock:
+                active[0] -= 1
+            return super().execute(event)
+
+    out = build(manifest, measure=Slow()).run()
+    assert peak[0] == 2  # max_workers: 2
+    assert [r["initiative_id"] for r in out["pilot_results"]] == ["init-1", "init-2", "init-3"]
+
+
+def test_from_config_builds_components_from_stage_files(manifest):
+    orch = Orchestrator.from_config(manifest)
+    assert type(orch.measure).__name__ == "FakeMeasure"
+    assert type(orch.allocate).__name__ == "MockAllocate"
+
+
+def test_deterministic_across_runs(manifest):
+    first = build(manifest).run()
+    second = build(manifest).run()
+    assert first == second
+
+
+def test_import_has_no_side_effects():
+    code = (
+        "import sys, impact_assets\n"
+        "from impact_assets import Orchestrator, load_config, PipelineComponent, MeasureResult, "
+        "EvaluateResult, AllocateResult, OutcomeReport, ModelType, MockAllocate\n"
+        "print('dagster' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
