@@ -1,0 +1,182 @@
+"""``pilot_measurement[i]`` and ``scale_measurement[i]``: MEASURE at pilot and at full scale.
+
+Both call the same MEASURE component through ``impact_assets.steps``; SCALE is not a fourth
+component (design). Initiatives that the allocation did not select get an explicit
+``not_selected`` record at scale, so every initiative has a complete trail.
+"""
+
+from typing import Any
+
+import dagster as dg
+
+from impact_assets import steps
+from impact_assets.assets import records
+from impact_assets.assets.manifest import GraphSpec
+from impact_assets.assets.resources import MeasureResource
+from impact_assets.assets.results import (
+    CODE_VERSION,
+    contract_check_result,
+    partitioned_result,
+)
+from impact_assets.contracts import ContractError, MeasureResult
+
+
+def _summary(record: dict[str, Any]) -> dict[str, Any]:
+    if record.get("status") != records.OK:
+        return {"reason": record.get("reason")} if record.get("reason") else {}
+    return {
+        "model_type": record.get("model_type"),
+        "effect_estimate": record.get("effect_estimate"),
+        "ci_lower": record.get("ci_lower"),
+        "ci_upper": record.get("ci_upper"),
+        "p_value": record.get("p_value"),
+        "sample_size": record.get("sample_size"),
+        "true_effect": record.get("true_effect"),
+    }
+
+
+def _describe(record: dict[str, Any]) -> str:
+    if record.get("status") == records.OK:
+        return str(record.get("model_type"))
+    return str(record.get("status"))
+
+
+def _measure(spec: GraphSpec, component, key: str, phase: str) -> dict[str, Any]:
+    initiative = spec.initiative(key)
+    sample_size = spec.config.scale_sample_size if phase == steps.SCALE else None
+    return records.guarded(
+        f"{phase}_measurement",
+        key,
+        lambda: component.execute(steps.measure_event(initiative, phase, sample_size)),
+        lambda raw: steps.validate_measure(raw, key, phase),
+    )
+
+
+def verify_measurements(values: dict[str, dict[str, Any]], phase: str) -> dict[str, tuple]:
+    """Contract verdict per initiative for stored measurement records."""
+    verdicts: dict[str, tuple[bool, str]] = {}
+    for key, record in values.items():
+        status = record.get("status")
+        if status == records.OK:
+            try:
+                result = MeasureResult.from_dict(record)
+            except ContractError as exc:
+                verdicts[key] = (False, str(exc))
+                continue
+            if result.initiative_id != key or result.phase != phase:
+                verdicts[key] = (
+                    False,
+                    f"record for {key!r} has initiative_id={result.initiative_id!r}, "
+                    f"phase={result.phase!r}",
+                )
+            else:
+                verdicts[key] = (True, "MeasureResult valid")
+        elif status == records.CONTRACT_VIOLATION:
+            verdicts[key] = (False, str(record.get("error")))
+        elif status in (records.FAILED, records.NOT_SELECTED):
+            verdicts[key] = (True, f"{status}: {record.get('error') or record.get('reason')}")
+        else:
+            verdicts[key] = (False, f"unknown record status {status!r}")
+    return verdicts
+
+
+def build(spec: GraphSpec) -> list:
+    partitions = spec.partitions
+    policy = spec.backfill_policy
+
+    @dg.asset(
+        name="pilot_measurement",
+        group_name="impact",
+        partitions_def=partitions,
+        backfill_policy=policy,
+        code_version=CODE_VERSION,
+        kinds={"python"},
+        description=(
+            "MEASURE at pilot scale for one initiative: the causal effect estimate with its "
+            "confidence interval and p-value (None where the method has none)."
+        ),
+    )
+    def pilot_measurement(
+        context: dg.AssetExecutionContext, measure: MeasureResource
+    ) -> dg.MaterializeResult:
+        component = measure.build()
+        values = records.run_partitions(
+            context,
+            "pilot",
+            list(context.partition_keys),
+            lambda key: _measure(spec, component, key, steps.PILOT),
+            spec.config.max_workers,
+            _describe,
+        )
+        return partitioned_result(context, values, measure.describe(), _summary)
+
+    @dg.asset(
+        name="scale_measurement",
+        group_name="impact",
+        partitions_def=partitions,
+        backfill_policy=policy,
+        code_version=CODE_VERSION,
+        kinds={"python"},
+        description=(
+            "MEASURE again at scale_sample_size for initiatives the portfolio selected; an "
+            "explicit not_selected record (no measurement) for the others."
+        ),
+    )
+    def scale_measurement(
+        context: dg.AssetExecutionContext,
+        measure: MeasureResource,
+        allocation: dict[str, dict[str, Any]],
+    ) -> dg.MaterializeResult:
+        component = measure.build()
+
+        def work(key: str) -> dict[str, Any]:
+            decision = allocation[key]
+            if not decision.get("selected"):
+                return {
+                    "initiative_id": key,
+                    "status": records.NOT_SELECTED,
+                    "reason": decision.get("reason", "not selected"),
+                }
+            return _measure(spec, component, key, steps.SCALE)
+
+        values = records.run_partitions(
+            context, "scale", list(context.partition_keys), work, spec.config.max_workers, _describe
+        )
+        return partitioned_result(context, values, measure.describe(), _summary)
+
+    @dg.asset_check(
+        asset=pilot_measurement,
+        name="pilot_measurement_contract",
+        blocking=True,
+        partitions_def=partitions,
+        description="MeasureResult contract: ci_lower <= estimate <= ci_upper, n >= 30, "
+        "p in [0, 1] or None, finite numbers, phase 'pilot'.",
+    )
+    def pilot_measurement_contract(pilot_measurement: dict) -> dg.AssetCheckResult:
+        return contract_check_result(
+            "pilot_measurement_contract",
+            pilot_measurement,
+            verify_measurements(pilot_measurement, steps.PILOT),
+        )
+
+    @dg.asset_check(
+        asset=scale_measurement,
+        name="scale_measurement_contract",
+        blocking=True,
+        partitions_def=partitions,
+        description="MeasureResult contract for scaled initiatives (phase 'scale'); "
+        "not_selected records for the others.",
+    )
+    def scale_measurement_contract(scale_measurement: dict) -> dg.AssetCheckResult:
+        return contract_check_result(
+            "scale_measurement_contract",
+            scale_measurement,
+            verify_measurements(scale_measurement, steps.SCALE),
+        )
+
+    return [
+        pilot_measurement,
+        scale_measurement,
+        pilot_measurement_contract,
+        scale_measurement_contract,
+    ]

@@ -1,0 +1,130 @@
+"""A JSON IO manager: one file per asset partition, atomic writes, no pickle.
+
+Partitioned values are always ``{partition_key: value}``, for one partition, for a range and for a
+fan-in over every partition (so a one-initiative manifest never changes an input's shape).
+Files live under ``<base_dir>/<asset key path>/<partition>.json`` (unpartitioned:
+``<base_dir>/<asset key path>.json``); ``base_dir`` defaults to the instance's storage directory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+
+from impact_assets.config import INITIATIVE_ID_PATTERN
+
+
+def canonical_json(value: Any) -> str:
+    """Deterministic strict JSON: sorted keys, no NaN/Infinity."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+
+#: Records keep where their inputs came from under this key; it is not part of their content.
+LINEAGE_KEY = "lineage"
+
+
+def content_hash(value: Any) -> str:
+    """SHA-256 of the canonical JSON of ``value``, ignoring a top-level ``lineage`` entry.
+
+    Lineage (storage ids, run ids) changes on every run even when the content does not; leaving
+    it out makes data versions content hashes, so unchanged inputs do not look stale.
+    """
+    if isinstance(value, dict) and LINEAGE_KEY in value:
+        value = {k: v for k, v in value.items() if k != LINEAGE_KEY}
+    return hashlib.sha256(canonical_json(value).encode("utf-8")).hexdigest()
+
+
+def write_json_atomic(path: Path, value: Any) -> None:
+    """Write ``value`` as indented strict JSON through a temp file and an atomic rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(value, sort_keys=True, indent=2, allow_nan=False) + "\n"
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class MissingPartitionsError(dg.Failure):
+    """Upstream partitions have not been materialized."""
+
+
+class JsonIOManager(dg.ConfigurableIOManager):
+    """Stores asset values as JSON files, one per partition."""
+
+    base_dir: str | None = None
+
+    def _root(self, instance: dg.DagsterInstance | None) -> Path:
+        if self.base_dir:
+            return Path(self.base_dir)
+        if instance is None:
+            instance = dg.DagsterInstance.get()
+        return Path(instance.storage_directory()) / "impact_assets"
+
+    def _path(self, root: Path, asset_key: dg.AssetKey, partition: str | None) -> Path:
+        parts = list(asset_key.path)
+        if partition is None:
+            return root.joinpath(*parts[:-1], f"{parts[-1]}.json")
+        if not INITIATIVE_ID_PATTERN.fullmatch(partition):
+            raise ValueError(
+                f"refusing to store partition {partition!r}: not a valid initiative id"
+            )
+        return root.joinpath(*parts, f"{partition}.json")
+
+    def handle_output(self, context: dg.OutputContext, obj: Any) -> None:
+        if obj is None:
+            return
+        root = self._root(context.step_context.instance)
+        key = context.asset_key
+        if context.has_asset_partitions:
+            expected = list(context.asset_partition_keys)
+            if not isinstance(obj, dict) or set(obj) != set(expected):
+                got = sorted(obj) if isinstance(obj, dict) else type(obj).__name__
+                raise ValueError(
+                    f"asset {key.to_user_string()}: a partitioned value must be a dict keyed by "
+                    f"the run's partitions {sorted(expected)}, got {got}"
+                )
+            for partition in expected:
+                write_json_atomic(self._path(root, key, partition), obj[partition])
+        else:
+            write_json_atomic(self._path(root, key, None), obj)
+
+    def load_input(self, context: dg.InputContext) -> Any:
+        root = self._root(context.instance)
+        key = context.asset_key
+        if not context.has_asset_partitions:
+            path = self._path(root, key, None)
+            if not path.exists():
+                raise MissingPartitionsError(
+                    description=f"{key.to_user_string()} has not been materialized (no {path})"
+                )
+            return json.loads(path.read_text(encoding="utf-8"))
+        values: dict[str, Any] = {}
+        missing: list[str] = []
+        for partition in context.asset_partition_keys:
+            path = self._path(root, key, partition)
+            try:
+                values[partition] = json.loads(path.read_text(encoding="utf-8"))
+            except FileNotFoundError:
+                missing.append(partition)
+        allow_missing = bool((context.definition_metadata or {}).get("allow_missing_partitions"))
+        if missing and not allow_missing:
+            raise MissingPartitionsError(
+                description=(
+                    f"{key.to_user_string()} has not been materialized for "
+                    f"{len(missing)} initiative(s): {', '.join(missing)}"
+                ),
+                metadata={"missing": missing},
+            )
+        return values
