@@ -16,7 +16,6 @@ def build(spec: GraphSpec) -> list:
     impact_pipeline = dg.define_asset_job(
         PIPELINE_JOB,
         selection=everything,
-        partitions_def=spec.partitions,
         tags=spec.range_tags,
         executor_def=dg.in_process_executor,
         description=(
@@ -27,7 +26,6 @@ def build(spec: GraphSpec) -> list:
     initiative_refresh = dg.define_asset_job(
         REFRESH_JOB,
         selection=dg.AssetSelection.assets("pilot_measurement", "evaluation"),
-        partitions_def=spec.partitions,
         executor_def=dg.in_process_executor,
         description=(
             "Re-measure and re-evaluate selected initiatives only (pick partitions). Does not "
@@ -39,7 +37,6 @@ def build(spec: GraphSpec) -> list:
         selection=dg.AssetSelection.assets(
             "portfolio", "allocation", "scale_measurement", "outcome_report", "portfolio_report"
         ),
-        partitions_def=spec.partitions,
         tags=spec.range_tags,
         executor_def=dg.in_process_executor,
         description="Allocate again over the current evaluations, then scale and report.",

@@ -1,0 +1,42 @@
+"""Build one explicit :class:`dagster.Definitions` for a manifest: assets, checks, jobs, resources."""
+
+import warnings
+
+import dagster as dg
+
+from impact_assets.assets import evaluation, jobs, measurement, portfolio, report
+from impact_assets.assets.manifest import GraphSpec
+from impact_assets.assets.resources import AllocateResource, EvaluateResource, MeasureResource
+from impact_assets.assets.storage import JsonIOManager
+from impact_assets.config import PipelineConfig
+
+# Partitioned asset checks are a preview feature in the pinned Dagster 1.13.27; we accept it.
+warnings.filterwarnings("ignore", message=r".*partitions_def on an AssetCheckSpec.*")
+# BackfillPolicy is beta in 1.13.27; single-run backfills are this project's decided shape.
+warnings.filterwarnings("ignore", message=r"Parameter `backfill_policy` of function `asset`.*")
+
+
+def build_definitions(
+    config: PipelineConfig, backfill_policy: dg.BackfillPolicy | None = None
+) -> dg.Definitions:
+    """Every asset, check, job and resource for one manifest."""
+    spec = GraphSpec.from_config(config, backfill_policy)
+    nodes = [
+        *measurement.build(spec),
+        *evaluation.build(spec),
+        *portfolio.build(spec),
+        *report.build(spec),
+    ]
+    checks = [n for n in nodes if isinstance(n, dg.AssetChecksDefinition)]
+    assets = [n for n in nodes if not isinstance(n, dg.AssetChecksDefinition)]
+    return dg.Definitions(
+        assets=assets,
+        asset_checks=checks,
+        jobs=jobs.build(spec),
+        resources={
+            "measure": MeasureResource.from_stage(config.measure),
+            "evaluate": EvaluateResource.from_stage(config.evaluate),
+            "allocate": AllocateResource.from_stage(config.allocate),
+            "io_manager": JsonIOManager(),
+        },
+    )

@@ -1,0 +1,155 @@
+"""The whole pipeline in one run, partition shapes, refusals and checks."""
+
+import dagster as dg
+import pytest
+
+from impact_assets.registry import register_component, unregister_component
+from tests.pipeline_assets.conftest import make_defs, materialize, stored
+from tests.support import FakeMeasure
+
+IDS = ["init-1", "init-2", "init-3"]
+
+
+def run_job(defs, instance, name="impact_pipeline", **kwargs):
+    return defs.resolve_job_def(name).execute_in_process(
+        instance=instance, raise_on_error=False, **kwargs
+    )
+
+
+def test_whole_pipeline_in_one_run(defs, instance):
+    result = run_job(defs, instance)
+    assert result.success
+    assert len(instance.get_runs()) == 1
+    for asset in ("pilot_measurement", "evaluation", "allocation", "scale_measurement"):
+        assert instance.get_materialized_partitions(dg.AssetKey(asset)) == set(IDS)
+    assert instance.get_materialized_partitions(dg.AssetKey("outcome_report")) == set(IDS)
+    portfolio = stored(instance, "portfolio")
+    assert portfolio["selected_initiatives"] == ["init-1", "init-2"]
+    assert portfolio["status"] == "optimal" and portfolio["candidates"] == IDS
+    # Every initiative has a complete trail: not_selected at scale, not_scaled in the report.
+    assert stored(instance, "scale_measurement", "init-3")["status"] == "not_selected"
+    report = stored(instance, "outcome_report", "init-3")
+    assert report["status"] == "not_scaled" and report["reason"] == "did not fit"
+    scaled = stored(instance, "outcome_report", "init-1")
+    assert scaled["status"] == "ok"
+    assert scaled["prediction_error"] == pytest.approx(
+        scaled["actual_return"] - scaled["predicted_return"]
+    )
+    checks = {c.check_name: c.passed for c in result.get_asset_check_evaluations()}
+    assert checks == {
+        "pilot_measurement_contract": True,
+        "evaluation_contract": True,
+        "portfolio_contract": True,
+        "portfolio_consistent_with_evaluations": True,
+        "portfolio_solver_status": True,
+        "allocation_contract": True,
+        "scale_measurement_contract": True,
+        "outcome_report_contract": True,
+    }
+    summary = stored(instance, "portfolio_report")
+    assert [r["initiative"] for r in summary["rows"]] == IDS
+    assert summary["figures"]["n_selected"] == 2 and summary["figures"]["budget_used"] == 30.0
+
+
+def test_portfolio_with_one_initiative_gets_a_dict(tmp_path, instance):
+    defs = make_defs(tmp_path, [{"initiative_id": "solo", "cost_to_scale": 5.0}])
+    assert run_job(defs, instance).success
+    portfolio = stored(instance, "portfolio")
+    assert portfolio["candidates"] == ["solo"] and portfolio["selected_initiatives"] == ["solo"]
+    assert stored(instance, "outcome_report", "solo")["status"] == "ok"
+
+
+def test_portfolio_refuses_when_evaluations_are_missing(defs, instance):
+    assert materialize(defs, instance, ["pilot_measurement", "evaluation"], "init-1").success
+    result = materialize(defs, instance, ["portfolio"])
+    assert not result.success
+    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+    message = failure.event_specific_data.error.message
+    assert "evaluation has not been materialized for 2 initiative(s): init-2, init-3" in message
+
+
+def test_failed_initiative_is_reported_and_portfolio_refuses(tmp_path, instance):
+    class Broken(FakeMeasure):
+        def execute(self, event):
+            if event["initiative_id"] == "init-2":
+                raise FileNotFoundError("data file missing: sales.csv")
+            return super().execute(event)
+
+    register_component("BrokenMeasure", Broken)
+    try:
+        defs = make_defs(tmp_path, measure={"component": "BrokenMeasure"})
+        result = run_job(defs, instance)
+    finally:
+        unregister_component("BrokenMeasure")
+    assert not result.success
+    assert stored(instance, "pilot_measurement", "init-2")["status"] == "failed"
+    assert stored(instance, "pilot_measurement", "init-1")["status"] == "ok"
+    assert stored(instance, "evaluation", "init-1")["status"] == "ok"
+    assert "data file missing" in stored(instance, "evaluation", "init-2")["error"]
+    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+    assert failure.step_key == "portfolio"
+    message = failure.event_specific_data.error.message
+    assert "evaluation failed for 1 initiative(s): init-2:" in message
+    assert "allow_partial" in message
+
+
+def test_allow_partial_allocates_over_the_rest_and_says_so(tmp_path, instance):
+    class Broken(FakeMeasure):
+        def execute(self, event):
+            if event["initiative_id"] == "init-2":
+                raise FileNotFoundError("data file missing")
+            return super().execute(event)
+
+    register_component("BrokenMeasure", Broken)
+    try:
+        defs = make_defs(tmp_path, measure={"component": "BrokenMeasure"}, allow_partial=True)
+        result = run_job(defs, instance)
+    finally:
+        unregister_component("BrokenMeasure")
+    assert result.success
+    portfolio = stored(instance, "portfolio")
+    assert portfolio["candidates"] == ["init-1", "init-3"]
+    assert "init-2" in portfolio["excluded_failed"]
+    assert stored(instance, "allocation", "init-2")["reason"].startswith("evaluation failed")
+
+
+def test_contract_violation_fails_the_check_and_blocks_downstream(tmp_path, instance):
+    class Liar(FakeMeasure):
+        def execute(self, event):
+            out = super().execute(event)
+            if event["initiative_id"] == "init-3":
+                out["sample_size"] = 5
+            return out
+
+    register_component("LiarMeasure", Liar)
+    try:
+        defs = make_defs(tmp_path, measure={"component": "LiarMeasure"})
+        result = run_job(defs, instance)
+    finally:
+        unregister_component("LiarMeasure")
+    assert not result.success
+    check = next(
+        c
+        for c in result.get_asset_check_evaluations()
+        if c.check_name == "pilot_measurement_contract"
+    )
+    assert not check.passed
+    assert "init-3" in check.description and "sample_size" in check.description
+    assert check.metadata["failing"].value == ["init-3"]
+    assert not instance.get_materialized_partitions(dg.AssetKey("evaluation"))
+    assert instance.get_latest_materialization_event(dg.AssetKey("portfolio")) is None
+
+
+def test_all_failing_single_partition_run_is_red_and_stores_nothing(tmp_path, instance):
+    class Broken(FakeMeasure):
+        def execute(self, event):
+            raise ValueError("bad data")
+
+    register_component("BrokenMeasure", Broken)
+    try:
+        defs = make_defs(tmp_path, measure={"component": "BrokenMeasure"})
+        result = materialize(defs, instance, ["pilot_measurement"], "init-1")
+    finally:
+        unregister_component("BrokenMeasure")
+    assert not result.success
+    assert not instance.get_materialized_partitions(dg.AssetKey("pilot_measurement"))
