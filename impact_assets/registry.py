@@ -31,6 +31,7 @@ BUILTIN_COMPONENTS: dict[str, str] = {
     "UpstreamMeasure": "impact_assets.measure.upstream:UpstreamMeasure",
     "Evaluate": "impact_assets.evaluate.score:Evaluate",
     "EvidenceEvaluate": "impact_assets.evaluate.evidence:EvidenceEvaluate",
+    "ScorerEvaluate": "impact_assets.evaluate.component:ScorerEvaluate",
     "MockAllocate": "impact_assets.allocate.mock:MockAllocate",
     "MinimaxRegretAllocate": "impact_assets.allocate.minimax:MinimaxRegretAllocate",
     "BayesianAllocate": "impact_assets.allocate.bayesian:BayesianAllocate",
