@@ -1,0 +1,188 @@
+"""A real dagster-webserver on 127.0.0.1 and a dagster-daemon, queried over GraphQL.
+
+Runs the pipeline through the GraphQL client, reads every asset's partition statuses and the
+latest check results, then launches a one-partition backfill that the daemon runs to a green end.
+"""
+
+import os
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import requests
+from dagster_graphql import DagsterGraphQLClient
+
+from tests.pipeline_assets.test_cli import BIN, ROOT, cli_env, fake_manifest
+
+ASSETS = [
+    "pilot_measurement",
+    "evaluation",
+    "allocation",
+    "scale_measurement",
+    "outcome_report",
+]
+IDS = {"init-1", "init-2", "init-3"}
+
+PARTITIONS_QUERY = """
+query ($path: [String!]!) {
+  assetNodeOrError(assetKey: {path: $path}) {
+    ... on AssetNode {
+      assetPartitionStatuses {
+        ... on DefaultPartitionStatuses {
+          materializedPartitions failedPartitions unmaterializedPartitions
+        }
+      }
+      assetChecksOrError {
+        ... on AssetChecks { checks { name blocking executionForLatestMaterialization { status } } }
+      }
+    }
+  }
+}
+"""
+
+BACKFILL_MUTATION = """
+mutation ($params: LaunchBackfillParams!) {
+  launchPartitionBackfill(backfillParams: $params) {
+    __typename
+    ... on LaunchBackfillSuccess { backfillId }
+    ... on PythonError { message }
+  }
+}
+"""
+
+BACKFILL_QUERY = """
+query ($id: String!) {
+  partitionBackfillOrError(backfillId: $id) {
+    ... on PartitionBackfill { status }
+  }
+}
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start(args: list[str], env: dict, log: Path) -> subprocess.Popen:
+    handle = log.open("w")
+    return subprocess.Popen(
+        args, cwd=ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True
+    )
+
+
+def stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+
+
+def graphql(port: int, query: str, variables: dict) -> dict:
+    response = requests.post(
+        f"http://127.0.0.1:{port}/graphql",
+        json={"query": query, "variables": variables},
+        timeout=60,
+    )
+    response.raise_for_status()
+    body = response.json()
+    assert "errors" not in body, body
+    return body["data"]
+
+
+def wait_for(predicate, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(1.0)
+    pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def test_webserver_graphql_and_daemon_backfill(tmp_path):
+    env = cli_env(tmp_path / "home", fake_manifest(tmp_path / "project"))
+    port = free_port()
+    web = start(
+        [
+            str(BIN / "dagster-webserver"),
+            "-w",
+            "workspace.yaml",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+        ],
+        env,
+        tmp_path / "webserver.log",
+    )
+    daemon = start(
+        [str(BIN / "dagster-daemon"), "run", "-w", "workspace.yaml"], env, tmp_path / "daemon.log"
+    )
+    try:
+
+        def up():
+            try:
+                return requests.get(f"http://127.0.0.1:{port}/server_info", timeout=2).ok
+            except requests.RequestException:
+                return False
+
+        wait_for(up, 120, "the webserver")
+        client = DagsterGraphQLClient("127.0.0.1", port_number=port)
+        run_id = client.submit_job_execution("impact_pipeline")
+        wait_for(
+            lambda: client.get_run_status(run_id).value in ("SUCCESS", "FAILURE", "CANCELED"),
+            300,
+            "the pipeline run",
+        )
+        assert client.get_run_status(run_id).value == "SUCCESS", (
+            tmp_path / "daemon.log"
+        ).read_text()[-3000:]
+
+        for asset in ASSETS:
+            node = graphql(port, PARTITIONS_QUERY, {"path": [asset]})["assetNodeOrError"]
+            statuses = node["assetPartitionStatuses"]
+            assert set(statuses["materializedPartitions"]) == IDS, asset
+            assert statuses["failedPartitions"] == [] and statuses["unmaterializedPartitions"] == []
+            checks = node["assetChecksOrError"]["checks"]
+            assert checks and all(c["blocking"] for c in checks), asset
+        portfolio = graphql(port, PARTITIONS_QUERY, {"path": ["portfolio"]})["assetNodeOrError"]
+        latest = {
+            c["name"]: (c["executionForLatestMaterialization"] or {}).get("status")
+            for c in portfolio["assetChecksOrError"]["checks"]
+        }
+        assert latest == {
+            "portfolio_contract": "SUCCEEDED",
+            "portfolio_consistent_with_evaluations": "SUCCEEDED",
+            "portfolio_solver_status": "SUCCEEDED",
+        }
+
+        launched = graphql(
+            port,
+            BACKFILL_MUTATION,
+            {
+                "params": {
+                    "assetSelection": [{"path": ["pilot_measurement"]}, {"path": ["evaluation"]}],
+                    "partitionNames": ["init-2"],
+                }
+            },
+        )["launchPartitionBackfill"]
+        assert launched["__typename"] == "LaunchBackfillSuccess", launched
+        backfill_id = launched["backfillId"]
+
+        def finished():
+            status = graphql(port, BACKFILL_QUERY, {"id": backfill_id})["partitionBackfillOrError"]
+            return status["status"] if status["status"] not in ("REQUESTED",) else None
+
+        status = wait_for(finished, 300, "the backfill")
+        assert status == "COMPLETED_SUCCESS", (tmp_path / "daemon.log").read_text()[-3000:]
+    finally:
+        stop(daemon)
+        stop(web)
