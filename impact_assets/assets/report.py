@@ -155,7 +155,11 @@ def build(spec: GraphSpec) -> list:
                 )
         for key, record in values.items():
             context.add_asset_metadata(
-                {"lineage": dg.MetadataValue.json(record["lineage"])}, partition_key=key
+                {
+                    "lineage_table": dg.MetadataValue.md(lineage_markdown(record["lineage"])),
+                    "lineage": dg.MetadataValue.json(record["lineage"]),
+                },
+                partition_key=key,
             )
         return partitioned_result(
             context,
@@ -215,6 +219,28 @@ def build(spec: GraphSpec) -> list:
         )
 
     return [outcome_report, outcome_report_contract, portfolio_report]
+
+
+def lineage_markdown(record_lineage: dict[str, Any]) -> str:
+    """A small markdown table: where each input of the report came from."""
+    lines = [
+        "| input | partition | storage id | run | data version | code version | consistent |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, pointer in record_lineage.get("inputs", {}).items():
+        run_id = pointer.get("run_id") or ""
+        version = pointer.get("data_version") or ""
+        lines.append(
+            f"| {name} | {_fmt(pointer.get('partition'))} | {_fmt(pointer.get('storage_id'))} | "
+            f"{run_id[:8]} | {version[:12]} | {_fmt(pointer.get('code_version'))} | "
+            f"{_fmt(pointer.get('consistent'))} |"
+        )
+    config = record_lineage.get("measure_config") or {}
+    lines += [
+        "",
+        f"measure config `{config.get('path')}` sha256 `{(config.get('sha256') or '')[:16]}`",
+    ]
+    return "\n".join(lines)
 
 
 def _fmt(value: Any) -> str:

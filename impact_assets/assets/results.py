@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import collections
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -42,11 +41,9 @@ def partitioned_result(
             if value is not None:
                 metadata[name] = value
         context.add_asset_metadata(metadata, partition_key=key)
-    counts = collections.Counter(record.get("status", "") for record in values.values())
-    metadata = {
-        "initiatives": len(values),
-        "status_counts": dg.MetadataValue.json(dict(sorted(counts.items()))),
-    }
+    # Dagster merges asset-level metadata into every partition's event, so only what is true
+    # for each partition goes here.
+    metadata: dict[str, Any] = {}
     if component is not None:
         metadata["component"] = dg.MetadataValue.json(dict(component))
     metadata.update(extra_metadata or {})

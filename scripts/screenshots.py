@@ -1,0 +1,125 @@
+"""Open the Dagster UI in headless Chromium and save screenshots to ``docs/screenshots/``.
+
+Usage (after README command 1 has materialized the demo into ``.dagster/``)::
+
+    .venv/bin/python scripts/screenshots.py            # uses DAGSTER_HOME=.dagster
+    .venv/bin/python scripts/screenshots.py --out /tmp/shots --initiative pricing-display-test
+
+Starts ``dagster-webserver`` on 127.0.0.1 (a free port) in its own process group, drives Debian's
+``/usr/bin/chromium`` through Playwright (no browser download), saves one PNG per page, and stops
+the webserver. Prints the text each page showed so a test can check it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-quic",
+    "--no-first-run",
+]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until_up(port: int, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/server_info", timeout=2):
+                return
+        except OSError:
+            time.sleep(0.5)
+    raise TimeoutError(f"dagster-webserver did not answer on 127.0.0.1:{port}")
+
+
+def pages(initiative: str) -> list[tuple[str, str]]:
+    """(file name, path) of every page to capture."""
+    return [
+        ("asset-graph", "/asset-groups/impact"),
+        ("outcome-report-partitions", "/assets/outcome_report?view=partitions"),
+        ("outcome-report-lineage", f"/assets/outcome_report?view=events&partition={initiative}"),
+        ("portfolio-report", "/assets/portfolio_report"),
+        ("evaluation-checks", "/assets/evaluation?view=checks"),
+        ("portfolio-checks", "/assets/portfolio?view=checks"),
+    ]
+
+
+def capture(base_url: str, out: Path, initiative: str) -> dict[str, str]:
+    from playwright.sync_api import sync_playwright
+
+    out.mkdir(parents=True, exist_ok=True)
+    texts: dict[str, str] = {}
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1600, "height": 1000})
+        first = True
+        for name, path in pages(initiative):
+            page.goto(base_url + path, wait_until="networkidle", timeout=90_000)
+            if first:  # the "Join the Dagster community" modal covers the first page
+                with contextlib.suppress(Exception):  # no modal this time
+                    page.get_by_role("button", name="Skip").click(timeout=8_000)
+                first = False
+            page.wait_for_timeout(1500)
+            page.screenshot(path=str(out / f"{name}.png"), full_page=False)
+            texts[name] = page.inner_text("body")
+        browser.close()
+    return texts
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--dagster-home", default=os.environ.get("DAGSTER_HOME", str(ROOT / ".dagster"))
+    )
+    parser.add_argument("--out", default=str(ROOT / "docs" / "screenshots"))
+    parser.add_argument("--initiative", default="product-desc-enhancement")
+    args = parser.parse_args(argv)
+
+    port = free_port()
+    env = {**os.environ, "DAGSTER_HOME": str(Path(args.dagster_home).resolve())}
+    webserver = Path(sys.executable).parent / "dagster-webserver"
+    log = open(os.devnull, "w")  # noqa: SIM115
+    proc = subprocess.Popen(
+        [str(webserver), "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        wait_until_up(port)
+        texts = capture(f"http://127.0.0.1:{port}", Path(args.out), args.initiative)
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
+        log.close()
+    for name, text in texts.items():
+        print(f"=== {name}")
+        print(text[:4000])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
