@@ -53,6 +53,31 @@ def wait_until_up(port: int, timeout: float = 120.0) -> None:
     raise TimeoutError(f"dagster-webserver did not answer on 127.0.0.1:{port}")
 
 
+def start_webserver(dagster_home: Path, port: int) -> subprocess.Popen:
+    """``dagster-webserver`` on 127.0.0.1:port in its own process group."""
+    env = {**os.environ, "DAGSTER_HOME": str(dagster_home.resolve())}
+    webserver = Path(sys.executable).parent / "dagster-webserver"
+    return subprocess.Popen(
+        [str(webserver), "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+
+
+def stop(proc: subprocess.Popen) -> None:
+    """Stop the webserver's whole process group."""
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+
+
 def pages(initiative: str) -> list[tuple[str, str]]:
     """(file name, path) of every page to capture."""
     return [
@@ -97,24 +122,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     port = free_port()
-    env = {**os.environ, "DAGSTER_HOME": str(Path(args.dagster_home).resolve())}
-    webserver = Path(sys.executable).parent / "dagster-webserver"
-    log = open(os.devnull, "w")  # noqa: SIM115
-    proc = subprocess.Popen(
-        [str(webserver), "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    proc = start_webserver(Path(args.dagster_home), port)
     try:
         wait_until_up(port)
         texts = capture(f"http://127.0.0.1:{port}", Path(args.out), args.initiative)
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=30)
-        log.close()
+        stop(proc)
     for name, text in texts.items():
         print(f"=== {name}")
         print(text[:4000])
