@@ -169,6 +169,22 @@ def build_outcome_report(
         return None if value is None else float(value) * value_per_unit
 
     actual = float(scale["effect_estimate"]) * value_per_unit
+    budget = float(allocation["budget_allocated"][initiative_id])
+    pilot_true = scaled(pilot.get("true_effect"))
+    scale_true = scaled(scale.get("true_effect"))
+    details: dict[str, Any] = {
+        "value_per_unit": value_per_unit,
+        "pilot_estimate": scaled(pilot["effect_estimate"]),
+        "pilot_p_value": pilot.get("p_value"),
+        "scale_p_value": scale.get("p_value"),
+        # Errors of each estimate against the simulated truth (None for real data).
+        "pilot_estimate_error": _difference(scaled(pilot["effect_estimate"]), pilot_true),
+        "scale_estimate_error": _difference(actual, scale_true),
+        # Return on investment, (return - budget) / budget: meaningful when value_per_unit turns
+        # the measured effect into money over the funding horizon (docs/reports.md).
+        "roi_predicted": _roi(predicted, budget),
+        "roi_actual": _roi(actual, budget),
+    }
     report = OutcomeReport(
         initiative_id=initiative_id,
         predicted_return=predicted,
@@ -176,18 +192,26 @@ def build_outcome_report(
         prediction_error=actual - predicted,
         sample_size_pilot=pilot["sample_size"],
         sample_size_scale=scale["sample_size"],
-        budget_allocated=allocation["budget_allocated"][initiative_id],
+        budget_allocated=budget,
         confidence_score=evaluation["confidence"],
         model_type=pilot["model_type"],
         pilot_ci_lower=scaled(pilot.get("ci_lower")),
         pilot_ci_upper=scaled(pilot.get("ci_upper")),
         scale_ci_lower=scaled(scale.get("ci_lower")),
         scale_ci_upper=scaled(scale.get("ci_upper")),
-        true_effect_pilot=scaled(pilot.get("true_effect")),
-        true_effect_scale=scaled(scale.get("true_effect")),
-        details={"value_per_unit": value_per_unit},
+        true_effect_pilot=pilot_true,
+        true_effect_scale=scale_true,
+        details=details,
     )
-    return report.to_dict()
+    return {**report.to_dict(), "actual_in_pilot_ci": report.actual_in_pilot_ci}
+
+
+def _difference(estimate: float | None, truth: float | None) -> float | None:
+    return None if estimate is None or truth is None else estimate - truth
+
+
+def _roi(value: float, budget: float) -> float | None:
+    return (value - budget) / budget if budget > 0 else None
 
 
 def initiatives_in_order(config: PipelineConfig, ids: Iterable[str]) -> list[InitiativeConfig]:

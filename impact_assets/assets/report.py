@@ -1,13 +1,14 @@
 """``outcome_report[i]`` (predicted against actual, with lineage) and ``portfolio_report`` (the
 REPORT fan-in over every initiative)."""
 
+import base64
 import hashlib
-import math
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
 
-from impact_assets import steps
+from impact_assets import reporting, steps
 from impact_assets.assets import lineage, records
 from impact_assets.assets.manifest import GraphSpec
 from impact_assets.assets.results import (
@@ -18,6 +19,7 @@ from impact_assets.assets.results import (
 )
 from impact_assets.assets.storage import content_hash
 from impact_assets.contracts import ContractError, OutcomeReport
+from impact_assets.reporting import fmt
 
 INPUTS = ("pilot_measurement", "evaluation", "allocation", "scale_measurement")
 SCALED = "scaled"
@@ -47,6 +49,10 @@ def outcome_for(spec: GraphSpec, key: str, inputs: dict[str, dict[str, Any]]) ->
         "confidence": evaluation.get("confidence"),
         "cost": spec.initiative(key).cost_to_scale,
         "selected": bool(decision.get("selected")),
+        "value_per_unit": evaluation.get("value_per_unit", 1.0),
+        "returns": {
+            name: evaluation.get(name) for name in ("return_worst", "return_median", "return_best")
+        },
     }
     if not decision.get("selected"):
         return {**base, "status": records.NOT_SCALED, "reason": decision.get("reason")}
@@ -156,6 +162,7 @@ def build(spec: GraphSpec) -> list:
         for key, record in values.items():
             context.add_asset_metadata(
                 {
+                    "report": dg.MetadataValue.md(reporting.outcome_markdown(record)),
                     "lineage_table": dg.MetadataValue.md(lineage_markdown(record["lineage"])),
                     "lineage": dg.MetadataValue.json(record["lineage"]),
                 },
@@ -196,29 +203,61 @@ def build(spec: GraphSpec) -> list:
             "outcome_report": dg.AssetIn(
                 partition_mapping=dg.AllPartitionMapping(),
                 metadata={"allow_missing_partitions": True},
-            )
+            ),
+            "portfolio": dg.AssetIn(),
         },
-        description="Every initiative's outcome in one table, with portfolio figures.",
+        description=(
+            "Every initiative's outcome in one table (pilot estimate and CI, confidence, cost, "
+            "selected or why not, actual at scale, error), portfolio figures, a chart, and CSV "
+            "and Parquet exports."
+        ),
     )
     def portfolio_report(
-        context: dg.AssetExecutionContext, outcome_report: dict[str, dict[str, Any]]
+        context: dg.AssetExecutionContext,
+        outcome_report: dict[str, dict[str, Any]],
+        portfolio: dict[str, Any],
     ) -> dg.MaterializeResult:
-        report = summarize(spec, outcome_report)
+        report = summarize(spec, outcome_report, portfolio)
         context.log.info("portfolio report\n" + report["text"])
+        directory = Path(context.instance.storage_directory()) / "impact_assets" / "exports"
+        chart = reporting.plot(report["rows"], directory / "portfolio_report.png")
+        exports = reporting.write_exports(report["rows"], directory)
+        image = base64.b64encode(chart.read_bytes()).decode("ascii")
+        figures = report["figures"]
+        numeric = {
+            k: v
+            for k, v in figures.items()
+            if isinstance(v, int | float) and not isinstance(v, bool)
+        }
         return dg.MaterializeResult(
             value=report,
             metadata={
                 "report": dg.MetadataValue.md(report["markdown"]),
-                "n_selected": report["figures"]["n_selected"],
-                "budget_used": report["figures"]["budget_used"],
-                "predicted_return": report["figures"]["predicted_return"],
-                "realised_return": report["figures"]["realised_return"],
+                "chart": dg.MetadataValue.md(f"![portfolio chart](data:image/png;base64,{image})"),
+                "chart_path": dg.MetadataValue.path(str(chart)),
+                "csv": dg.MetadataValue.path(str(exports["csv"])),
+                "parquet": dg.MetadataValue.path(str(exports["parquet"])),
+                **numeric,
                 "content_sha256": content_hash(report),
             },
             data_version=data_version_for({"portfolio_report": report}),
         )
 
     return [outcome_report, outcome_report_contract, portfolio_report]
+
+
+def summarize(
+    spec: GraphSpec, reports: dict[str, dict[str, Any]], portfolio: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The portfolio table and figures over every initiative, in manifest order."""
+    rows = reporting.table_rows(spec.config.initiative_ids, reports)
+    values = reporting.figures(rows, spec.config.budget, portfolio)
+    return {
+        "rows": rows,
+        "figures": values,
+        "text": reporting.text_table(rows),
+        "markdown": reporting.markdown_table(rows) + "\n\n" + reporting.markdown_figures(values),
+    }
 
 
 def lineage_markdown(record_lineage: dict[str, Any]) -> str:
@@ -231,9 +270,9 @@ def lineage_markdown(record_lineage: dict[str, Any]) -> str:
         run_id = pointer.get("run_id") or ""
         version = pointer.get("data_version") or ""
         lines.append(
-            f"| {name} | {_fmt(pointer.get('partition'))} | {_fmt(pointer.get('storage_id'))} | "
-            f"{run_id[:8]} | {version[:12]} | {_fmt(pointer.get('code_version'))} | "
-            f"{_fmt(pointer.get('consistent'))} |"
+            f"| {name} | {fmt(pointer.get('partition'))} | {fmt(pointer.get('storage_id'))} | "
+            f"{run_id[:8]} | {version[:12]} | {fmt(pointer.get('code_version'))} | "
+            f"{fmt(pointer.get('consistent'))} |"
         )
     config = record_lineage.get("measure_config") or {}
     lines += [
@@ -241,107 +280,3 @@ def lineage_markdown(record_lineage: dict[str, Any]) -> str:
         f"measure config `{config.get('path')}` sha256 `{(config.get('sha256') or '')[:16]}`",
     ]
     return "\n".join(lines)
-
-
-def _fmt(value: Any) -> str:
-    if value is None:
-        return "–"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)
-
-
-def summarize(spec: GraphSpec, reports: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """The portfolio table and figures over every initiative in manifest order."""
-    rows = []
-    for key in spec.config.initiative_ids:
-        record = reports.get(key)
-        if record is None:
-            rows.append({"initiative": key, "status": "missing"})
-            continue
-        pilot = record.get("pilot") or {}
-        rows.append(
-            {
-                "initiative": key,
-                "method": pilot.get("model_type"),
-                "pilot_estimate": pilot.get("effect_estimate"),
-                "pilot_ci_lower": pilot.get("ci_lower"),
-                "pilot_ci_upper": pilot.get("ci_upper"),
-                "confidence": record.get("confidence"),
-                "cost": record.get("cost"),
-                "selected": record.get("selected"),
-                "reason": record.get("reason"),
-                "predicted": record.get("predicted_return"),
-                "actual": record.get("actual_return"),
-                "error": record.get("prediction_error"),
-                "inside_pilot_ci": _inside(record),
-                "status": record.get("status"),
-            }
-        )
-    scaled = [r for r in rows if r.get("status") == records.OK]
-    inside = [r["inside_pilot_ci"] for r in scaled if r["inside_pilot_ci"] is not None]
-    budget_used = math.fsum(r["cost"] for r in rows if r.get("selected"))
-    figures = {
-        "n_initiatives": len(rows),
-        "n_selected": sum(1 for r in rows if r.get("selected")),
-        "n_scaled": len(scaled),
-        "budget": spec.config.budget,
-        "budget_used": budget_used,
-        "budget_left": spec.config.budget - budget_used,
-        "predicted_return": math.fsum(r["predicted"] for r in scaled),
-        "realised_return": math.fsum(r["actual"] for r in scaled),
-        "calibration": (sum(inside) / len(inside)) if inside else None,
-        "mean_absolute_error": (
-            math.fsum(abs(r["error"]) for r in scaled) / len(scaled) if scaled else None
-        ),
-    }
-    columns = [
-        "initiative",
-        "method",
-        "pilot_estimate",
-        "pilot_ci_lower",
-        "pilot_ci_upper",
-        "confidence",
-        "cost",
-        "selected",
-        "actual",
-        "error",
-        "inside_pilot_ci",
-        "reason",
-    ]
-    table = [[_fmt(r.get(c)) for c in columns] for r in rows]
-    widths = [max(len(c), *(len(row[i]) for row in table)) for i, c in enumerate(columns)]
-    text_lines = [
-        "  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)),
-        *("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)) for row in table),
-    ]
-    markdown = "\n".join(
-        [
-            "| " + " | ".join(columns) + " |",
-            "|" + "---|" * len(columns),
-            *("| " + " | ".join(row) + " |" for row in table),
-            "",
-            "| figure | value |",
-            "|---|---|",
-            *(f"| {k} | {_fmt(v)} |" for k, v in figures.items()),
-        ]
-    )
-    return {
-        "rows": rows,
-        "figures": figures,
-        "text": "\n".join(text_lines),
-        "markdown": markdown,
-    }
-
-
-def _inside(record: dict[str, Any]) -> bool | None:
-    lo, hi, actual = (
-        record.get("pilot_ci_lower"),
-        record.get("pilot_ci_upper"),
-        record.get("actual_return"),
-    )
-    if lo is None or hi is None or actual is None:
-        return None
-    return lo <= actual <= hi

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
 
+from impact_assets.atomic import write_bytes_atomic
 from impact_assets.config import INITIATIVE_ID_PATTERN
 
 
@@ -42,18 +41,8 @@ def content_hash(value: Any) -> str:
 
 def write_json_atomic(path: Path, value: Any) -> None:
     """Write ``value`` as indented strict JSON through a temp file and an atomic rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     text = json.dumps(value, sort_keys=True, indent=2, allow_nan=False) + "\n"
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_bytes_atomic(path, text.encode("utf-8"))
 
 
 class MissingPartitionsError(dg.Failure):
