@@ -1,0 +1,245 @@
+"""``Measure``: the built-in MEASURE component (registered as ``Measure``).
+
+``Measure(storage_url="./data/measure").execute(event)`` with ``event = {"initiative_id",
+"measure_config", "sample_size"?, "phase"?: "pilot" | "scale"}`` runs one measurement and
+returns a ``MeasureResult`` dict (plus ``job_dir``). The order of work (``docs/measure.md``):
+
+1. validate the event; load, merge and validate the measure config;
+2. look up the model and validate its parameters;
+3. plan the data source for the phase (seeds, catalog, files), all before any data exist;
+4. produce the data (source + enrichment), count the units (``sample_size``), transform;
+5. fit the model; compute the true effect from the potential outcomes (simulated data only);
+6. validate the ``MeasureResult``; write the job directory ``{storage_url}/{initiative_id}/
+   {phase}/`` atomically, ``manifest.json`` last.
+
+The component holds no mutable state besides a small, locked cache of parsed config files, so
+one instance may serve many threads (different initiatives) at once. It never changes the
+working directory.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import os
+import re
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from impact_assets.component import PipelineComponent
+from impact_assets.contracts import MeasureResult
+from impact_assets.measure.config import (
+    PHASES,
+    MeasureConfigError,
+    load_measure_config,
+    read_config_file,
+    resolve_model,
+)
+from impact_assets.measure.jobdir import JobDir, json_safe, utc_now, validate_initiative_id
+from impact_assets.measure.models.base import ModelError
+from impact_assets.measure.sources import count_units, load_source, plan_source
+from impact_assets.measure.transforms import TransformError, apply_transform
+
+log = logging.getLogger(__name__)
+
+DEFAULT_STORAGE_URL = "./data/measure"
+_CACHE_SIZE = 256
+_SAFE_NAME = re.compile(r"[^A-Za-z0-9_.-]")
+
+
+class MeasureError(ValueError):
+    """A measurement failed on its data (transform or model). Names the initiative."""
+
+
+def _event_sample_size(event: Mapping[str, Any]) -> int | None:
+    value = event.get("sample_size")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"event field 'sample_size' must be an integer, got {value!r}")
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise ValueError(f"event field 'sample_size' must be an integer, got {value!r}")
+        value = int(value)
+    if value < 1:
+        raise ValueError(f"event field 'sample_size' must be >= 1, got {value!r}")
+    return int(value)
+
+
+class Measure(PipelineComponent):
+    """Measure one initiative's causal impact with the built-in engine.
+
+    ``storage_url`` is a local directory, created if needed; a relative path is relative to
+    the working directory at construction time.
+    """
+
+    def __init__(self, storage_url: str = DEFAULT_STORAGE_URL):
+        if not isinstance(storage_url, str | os.PathLike) or not str(storage_url).strip():
+            raise ValueError(f"storage_url must be a directory path, got {storage_url!r}")
+        if "://" in str(storage_url):
+            raise ValueError(
+                f"storage_url must be a local directory, got {storage_url!r} "
+                "(remote storage is not supported)"
+            )
+        self.storage_url = str(storage_url)
+        self.storage_root = Path(storage_url).expanduser().resolve()
+        self.storage_root.mkdir(parents=True, exist_ok=True)
+        self._cache: OrderedDict[tuple, dict[str, Any]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def params(self) -> dict[str, Any]:
+        return {"storage_url": self.storage_url}
+
+    # ----------------------------------------------------------------- config cache
+
+    def _read_config(self, path: Path, initiative_id: str) -> dict[str, Any]:
+        """The parsed config file, cached by (path, mtime, size); a deep copy each time."""
+        try:
+            stat = path.stat()
+        except OSError:
+            return read_config_file(path, initiative_id)  # raises the "not found" error
+        key = (str(path), stat.st_mtime_ns, stat.st_size)
+        with self._lock:
+            cached = self._cache.get(key)
+            if cached is not None:
+                self._cache.move_to_end(key)
+                return copy.deepcopy(cached)
+        data = read_config_file(path, initiative_id)
+        with self._lock:
+            self._cache[key] = copy.deepcopy(data)
+            while len(self._cache) > _CACHE_SIZE:
+                self._cache.popitem(last=False)
+        return data
+
+    # ----------------------------------------------------------------- execute
+
+    def execute(self, event: dict[str, Any]) -> dict[str, Any]:
+        started = time.perf_counter()
+        if not isinstance(event, Mapping):
+            raise ValueError(f"Measure event must be a mapping, got {type(event).__name__}")
+        initiative_id = validate_initiative_id(event.get("initiative_id"))
+        phase = event.get("phase") or "pilot"
+        if phase not in PHASES:
+            raise ValueError(
+                f"initiative {initiative_id!r}: event field 'phase' must be one of "
+                f"{list(PHASES)}, got {phase!r}"
+            )
+        config_value = event.get("measure_config")
+        if not isinstance(config_value, str | os.PathLike) or not str(config_value).strip():
+            raise ValueError(
+                f"initiative {initiative_id!r}: event field 'measure_config' must be a file "
+                f"path, got {config_value!r}"
+            )
+        sample_size = _event_sample_size(event)
+        config_path = Path(config_value).expanduser().resolve()
+
+        # 1-3: everything validated before any data exist
+        cfg = load_measure_config(
+            config_path,
+            initiative_id=initiative_id,
+            raw=self._read_config(config_path, initiative_id),
+        )
+        model, params = resolve_model(cfg)
+        plan = plan_source(cfg, phase, sample_size)
+
+        # 4: data
+        source = load_source(cfg, plan)
+        units = count_units(source.data)
+        try:
+            transformed = apply_transform(cfg.transform_name, source.data, cfg.transform_params)
+        except TransformError as exc:
+            raise MeasureError(f"initiative {initiative_id!r} ({cfg.path}): {exc}") from exc
+
+        # 5: model
+        try:
+            fit = model.fit(transformed, params)
+            true_effect = model.true_effect(transformed, params) if source.simulated else None
+        except ModelError as exc:
+            raise MeasureError(f"initiative {initiative_id!r} ({cfg.path}): {exc}") from exc
+
+        # 6: result, validated before anything is written
+        diagnostics = {
+            **dict(fit.diagnostics),
+            "n_observations": int(fit.n_observations),
+            "sample_size_unit": "products" if "product_id" in source.data.columns else "rows",
+            "data_source": cfg.source_type,
+        }
+        result = MeasureResult(
+            initiative_id=initiative_id,
+            effect_estimate=fit.effect_estimate,
+            ci_lower=fit.ci_lower,
+            ci_upper=fit.ci_upper,
+            p_value=fit.p_value,
+            sample_size=units,
+            model_type=fit.model_type,
+            diagnostics=json_safe(diagnostics),
+            standard_error=fit.standard_error,
+            phase=phase,
+            estimand=fit.estimand,
+            true_effect=true_effect,
+        )
+        # what is written is what is returned: the JSON-normalized dict, re-validated
+        record = json_safe(result.to_dict())
+        record = MeasureResult.from_dict(record).to_dict()
+        record = json_safe(record)
+
+        envelope = {
+            "schema_version": "2.0",
+            "model_type": fit.model_type,
+            "data": {
+                "model_params": fit.model_params,
+                "impact_estimates": fit.impact_estimates,
+                "model_summary": fit.model_summary,
+            },
+            "metadata": {
+                "executed_at": utc_now(),
+                "initiative_id": initiative_id,
+                "phase": phase,
+                "engine": "impact_assets.measure",
+            },
+        }
+        with JobDir(self.storage_root, initiative_id, phase) as job:
+            job.write_yaml("config", "config.yaml", cfg.resolved)
+            if source.products is not None:
+                job.write_parquet("products", "products.parquet", source.products)
+            job.write_parquet("business_metrics", "business_metrics.parquet", source.data)
+            if transformed is source.data:  # passthrough: one file, indexed under both names
+                job.alias("transformed_metrics", "business_metrics")
+            else:
+                job.write_parquet("transformed_metrics", "transformed_metrics.parquet", transformed)
+            for name in sorted(fit.artifacts):
+                frame = fit.artifacts[name]
+                if isinstance(frame, pd.DataFrame):
+                    key = f"{fit.model_type}__{_SAFE_NAME.sub('_', str(name))}"
+                    job.write_parquet(key, f"{key}.parquet", frame)
+            job.write_json("impact_results", "impact_results.json", envelope)
+            job.write_json("measure_result", "measure_result.json", record)
+            elapsed = time.perf_counter() - started
+            job_dir = job.commit(
+                {
+                    "model_type": fit.model_type,
+                    "created_at": utc_now(),
+                    "measure_config": str(config_path),
+                    "source": source.info,
+                    "elapsed_seconds": round(elapsed, 6),
+                }
+            )
+        log.info(
+            "measured %s (%s, %s): effect %.6g, sample_size %d, %.1f ms",
+            initiative_id,
+            phase,
+            fit.model_type,
+            record["effect_estimate"],
+            units,
+            1000.0 * (time.perf_counter() - started),
+        )
+        return {**record, "job_dir": str(job_dir)}
+
+
+__all__ = ["Measure", "MeasureConfigError", "MeasureError"]
