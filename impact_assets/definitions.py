@@ -5,8 +5,28 @@ location loads, and builds one explicit :class:`dagster.Definitions` from it
 (:func:`impact_assets.assets.graph.build_definitions`).
 """
 
+import sys
+from pathlib import Path
+
 from impact_assets.assets.graph import build_definitions
 from impact_assets.assets.manifest import backfill_policy_from_env, manifest_path
-from impact_assets.config import load_config
+from impact_assets.config import ConfigError, load_config
 
-defs = build_definitions(load_config(manifest_path()), backfill_policy_from_env())
+#: ``dagster <command>`` invocations run by a person in a shell; code servers and the webserver
+#: load this module through ``dagster api ...``/``code-server`` and get the full exception.
+_SHELL_COMMANDS = {"job", "asset", "definitions", "launch", "check", "list"}
+
+
+def _from_a_shell() -> bool:
+    program = Path(sys.argv[0]).name if sys.argv else ""
+    return program in {"dagster", "dg"} and len(sys.argv) > 1 and sys.argv[1] in _SHELL_COMMANDS
+
+
+try:
+    defs = build_definitions(load_config(manifest_path()), backfill_policy_from_env())
+except (ConfigError, ValueError) as exc:
+    if not _from_a_shell():
+        raise
+    # One clear line naming the file and the field, not a wall of traceback.
+    sys.stderr.write(f"error: {exc}\n")
+    raise SystemExit(2) from None

@@ -92,3 +92,91 @@ def test_asset_materialize_refreshes_one_initiative(tmp_path):
     with dg.DagsterInstance.from_config(str(tmp_path / "home")) as instance:
         assert instance.get_materialized_partitions(dg.AssetKey("evaluation")) == {"init-2"}
         assert instance.get_latest_materialization_event(dg.AssetKey("portfolio")) is None
+
+
+def test_bad_manifest_gives_one_clear_line_and_exit_2(tmp_path):
+    manifest = fake_manifest(tmp_path / "project")
+    manifest.write_text(manifest.read_text().replace("budget: 30.0", "budget: -3"))
+    env = cli_env(tmp_path / "home", manifest)
+    out = subprocess.run(
+        [
+            str(BIN / "dagster"),
+            "job",
+            "execute",
+            "-m",
+            "impact_assets.definitions",
+            "-j",
+            "impact_pipeline",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 2
+    assert f"error: {manifest}: budget: must be > 0, got -3" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_report_command_prints_the_table_and_exports(tmp_path):
+    import csv
+    import json
+
+    manifest = fake_manifest(tmp_path / "project")
+    env = cli_env(tmp_path / "home", manifest)
+    python = str(BIN / "python")
+    missing = subprocess.run(
+        [python, "-m", "impact_assets", "report"], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert missing.returncode == 2
+    assert missing.stderr.strip().startswith("error: no portfolio_report has been materialized")
+    subprocess.run(
+        [
+            str(BIN / "dagster"),
+            "job",
+            "execute",
+            "-m",
+            "impact_assets.definitions",
+            "-j",
+            "impact_pipeline",
+        ],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
+    out = subprocess.run(
+        [
+            python,
+            "-m",
+            "impact_assets",
+            "report",
+            "--csv",
+            str(tmp_path / "r.csv"),
+            "--json",
+            str(tmp_path / "r.json"),
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    lines = out.stdout.splitlines()
+    assert lines[0].split()[:3] == ["initiative", "method", "pilot_estimate"]
+    assert [line.split()[0] for line in lines[1:4]] == ["init-1", "init-2", "init-3"]
+    rows = list(csv.DictReader((tmp_path / "r.csv").open()))
+    assert [r["initiative"] for r in rows] == ["init-1", "init-2", "init-3"]
+    assert [r["selected"] for r in rows] == ["True", "True", "False"]
+    assert float(rows[0]["error"]) == float(rows[0]["actual"]) - float(rows[0]["predicted"])
+    data = json.loads((tmp_path / "r.json").read_text())
+    assert data["figures"]["n_selected"] == 2 and data["figures"]["budget_used"] == 30.0
+    exports = tmp_path / "home" / "storage" / "impact_assets" / "exports"
+    png = (exports / "portfolio_report.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
+    import pandas as pd
+
+    frame = pd.read_parquet(exports / "portfolio_report.parquet")
+    assert list(frame["initiative"]) == ["init-1", "init-2", "init-3"]
