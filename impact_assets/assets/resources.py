@@ -36,7 +36,7 @@ class ComponentResource(dg.ConfigurableResource):
     """A pipeline stage component selected by name from the component registry."""
 
     component: str = Field(description="Registered component name or a 'module:Class' path.")
-    params: dict[str, Any] = Field(
+    params: dict[str, Any | None] = Field(
         default_factory=dict, description="Keyword arguments for the component's constructor."
     )
 
