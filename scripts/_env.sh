@@ -10,11 +10,16 @@ if [ ! -x .venv/bin/python ]; then
     echo "==> creating .venv"
     "$PYTHON" -m venv .venv
 fi
-echo "==> installing impact-assets and its dev tools into .venv (log: .venv/install.log)"
-if ! .venv/bin/python -m pip install --disable-pip-version-check -e '.[dev]' >.venv/install.log 2>&1; then
-    tail -n 40 .venv/install.log >&2
-    echo "error: pip install failed; full log in .venv/install.log" >&2
-    exit 1
+# Install (again) only when pyproject.toml changed since the last successful install.
+stamp="$(cksum pyproject.toml)"
+if [ "$(cat .venv/.install-stamp 2>/dev/null)" != "$stamp" ]; then
+    echo "==> installing impact-assets and its dev tools into .venv (log: .venv/install.log)"
+    if ! .venv/bin/python -m pip install --disable-pip-version-check -e '.[dev]' >.venv/install.log 2>&1; then
+        tail -n 40 .venv/install.log >&2
+        echo "error: pip install failed; full log in .venv/install.log" >&2
+        exit 1
+    fi
+    echo "$stamp" >.venv/.install-stamp
 fi
 export DAGSTER_HOME="${DAGSTER_HOME:-$PWD/.dagster}"
 mkdir -p "$DAGSTER_HOME"
