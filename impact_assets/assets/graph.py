@@ -4,7 +4,14 @@ import warnings
 
 import dagster as dg
 
-from impact_assets.assets import evaluation, jobs, measurement, portfolio, report
+from impact_assets.assets import (
+    evaluation,
+    jobs,
+    measurement,
+    portfolio,
+    report,
+    sqlite_tuning,  # noqa: F401  (PRAGMA synchronous for SQLite)
+)
 from impact_assets.assets.manifest import GraphSpec
 from impact_assets.assets.resources import AllocateResource, EvaluateResource, MeasureResource
 from impact_assets.assets.storage import JsonIOManager
