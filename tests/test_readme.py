@@ -149,3 +149,65 @@ def test_python_block_runs(tmp_path):
     )
     assert out.returncode == 0, out.stderr[-3000:]
     assert int(out.stdout.strip().splitlines()[-1]) >= 1
+
+
+def test_add_an_initiative_block_adds_a_partition(tmp_path):
+    import shutil
+
+    from impact_assets.assets.graph import build_definitions
+    from impact_assets.config import load_config
+
+    block = next(b for b in blocks("yaml") if "initiative_id:" in b)
+    project = tmp_path / "configs"
+    shutil.copytree(ROOT / "configs", project, ignore=shutil.ignore_patterns("examples"))
+    shutil.copy(
+        project / "initiatives" / "search-relevance-tuning.yaml",
+        project / "initiatives" / "free-shipping-threshold.yaml",
+    )
+    manifest = project / "pipeline.yaml"
+    manifest.write_text(manifest.read_text().rstrip("\n") + "\n" + block)
+    config = load_config(manifest)
+    assert config.initiative_ids[-1] == "free-shipping-threshold"
+    assert config.initiative("free-shipping-threshold").value_per_unit == 1500
+    defs = build_definitions(config)
+    keys = defs.resolve_job_def("impact_pipeline").partitions_def.get_partition_keys()
+    assert "free-shipping-threshold" in keys and len(keys) == 6
+
+
+def test_use_your_own_data_block_runs_on_files(tmp_path):
+    import numpy as np
+    import pandas as pd
+
+    from impact_assets.measure.component import Measure
+
+    block = next(b for b in blocks("yaml") if "type: file" in b)
+    config = tmp_path / "initiative.yaml"
+    config.write_text(block)
+    rng = np.random.default_rng(3)
+    (tmp_path / "data").mkdir()
+    for name, n in (("pilot", 120), ("scale", 400)):
+        price = rng.uniform(5, 50, n)
+        enriched = rng.random(n) < 1 / (1 + np.exp(-(price - 25) / 10))
+        revenue = 20 + 2 * price + 8 * enriched + rng.normal(0, 4, n)
+        pd.DataFrame(
+            {
+                "product_id": [f"p{i}" for i in range(n)],
+                "date": "2024-01-08",
+                "revenue": revenue,
+                "enriched": enriched,
+                "price": price,
+            }
+        ).to_csv(tmp_path / "data" / f"{name}.csv", index=False)
+    measure = Measure(storage_url=str(tmp_path / "store"))
+    pilot = measure.execute({"initiative_id": "own-data", "measure_config": str(config)})
+    scale = measure.execute(
+        {
+            "initiative_id": "own-data",
+            "measure_config": str(config),
+            "phase": "scale",
+            "sample_size": 400,
+        }
+    )
+    assert pilot["sample_size"] == 120 and scale["sample_size"] == 400
+    assert pilot["true_effect"] is None and scale["true_effect"] is None
+    assert scale["ci_lower"] < 8 < scale["ci_upper"]
