@@ -1,0 +1,177 @@
+"""Pipeline scaling: the whole pipeline through ``dagster job execute`` against the plain
+``Orchestrator``, for synthetic manifests of N initiatives.
+
+For each N it writes a manifest (``impact_assets.synthetic_portfolio``: the six methods in turn,
+seeded costs, budget 30% of total cost), runs ``dagster job execute -m impact_assets.definitions
+-j impact_pipeline`` in a fresh ``DAGSTER_HOME`` under ``/usr/bin/time -v`` (wall time, peak RSS),
+reads the time of every step from the run's event log, runs the same manifest through the plain
+``Orchestrator`` in a fresh process, and prints a table (also written as markdown with --out).
+
+    python benchmarks/pipeline_scaling.py                  # N = 5, 50, 200, 1000
+    python benchmarks/pipeline_scaling.py --sizes 5 50     # quicker
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+STEPS = [
+    "pilot_measurement",
+    "evaluation",
+    "portfolio",
+    "allocation",
+    "scale_measurement",
+    "outcome_report",
+    "portfolio_report",
+]
+TARGETS = {200: 20.0, 1000: 90.0}
+
+ORCHESTRATOR = """
+import sys, time
+from impact_assets import Orchestrator
+start = time.perf_counter()
+result = Orchestrator.from_config(sys.argv[1]).run()
+print(f"ORCHESTRATOR {time.perf_counter() - start:.3f} {len(result['outcome_reports'])}")
+"""
+
+
+def step_seconds(home: Path) -> tuple[dict[str, float], int]:
+    import dagster as dg
+
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        run = instance.get_runs(limit=1)[0]
+        starts: dict[str, float] = {}
+        spans: dict[str, float] = {}
+        records = instance.get_records_for_run(run.run_id).records
+        for record in records:
+            entry = record.event_log_entry
+            event = entry.dagster_event
+            if event is None or event.step_key is None:
+                continue
+            if event.event_type_value == "STEP_START":
+                starts[event.step_key] = entry.timestamp
+            elif event.event_type_value in ("STEP_SUCCESS", "STEP_FAILURE"):
+                spans[event.step_key] = entry.timestamp - starts.get(
+                    event.step_key, entry.timestamp
+                )
+        return spans, len(records)
+
+
+def run_size(n: int, workdir: Path) -> dict[str, float | str]:
+    from impact_assets.synthetic_portfolio import write_portfolio
+
+    manifest = write_portfolio(workdir / "manifest", n, seed=11)
+    home = workdir / "home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    env = {**os.environ, "DAGSTER_HOME": str(home), "IMPACT_MANIFEST": str(manifest)}
+    timing = workdir / "time.txt"
+    started = time.perf_counter()
+    proc = subprocess.run(
+        [
+            "/usr/bin/time",
+            "-v",
+            "-o",
+            str(timing),
+            str(BIN / "dagster"),
+            "job",
+            "execute",
+            "-m",
+            "impact_assets.definitions",
+            "-j",
+            "impact_pipeline",
+        ],
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    wall = time.perf_counter() - started
+    if proc.returncode != 0:
+        raise RuntimeError(f"N={n}: dagster job execute failed:\n{proc.stderr[-3000:]}")
+    text = timing.read_text()
+    rss_kb = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", text).group(1))
+    steps, events = step_seconds(home)
+    orch_dir = workdir / "orchestrator"
+    orch_dir.mkdir()
+    orch_start = time.perf_counter()
+    out = subprocess.run(
+        [sys.executable, "-c", ORCHESTRATOR, str(manifest)],
+        cwd=orch_dir,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    orch_process = time.perf_counter() - orch_start
+    orch_run = float(re.search(r"ORCHESTRATOR ([\d.]+)", out.stdout).group(1))
+    stage_total = sum(steps.get(s, 0.0) for s in STEPS)
+    return {
+        "n": n,
+        "wall_s": wall,
+        "peak_rss_mb": rss_kb / 1024,
+        "events": events,
+        **{f"{s}_s": steps.get(s, 0.0) for s in STEPS},
+        "checks_s": sum(v for k, v in steps.items() if k not in STEPS),
+        "orchestrator_run_s": orch_run,
+        "orchestrator_process_s": orch_process,
+        "dagster_share": max(0.0, 1 - orch_run / wall),
+        "stage_total_s": stage_total,
+    }
+
+
+def render(rows: list[dict]) -> str:
+    head = (
+        "| N | wall s | peak RSS MB | events | pilot s | evaluate s | portfolio s | allocation s "
+        "| scale s | report s | portfolio_report s | checks s | Orchestrator s | Dagster share "
+        "| target |\n|" + "---|" * 15
+    )
+    lines = [head]
+    for r in rows:
+        target = TARGETS.get(int(r["n"]))
+        verdict = "–" if target is None else ("PASS" if r["wall_s"] <= target else "FAIL")
+        verdict += f" (≤ {target:.0f} s)" if target else ""
+        lines.append(
+            f"| {r['n']} | {r['wall_s']:.1f} | {r['peak_rss_mb']:.0f} | {r['events']} "
+            f"| {r['pilot_measurement_s']:.1f} | {r['evaluation_s']:.1f} | {r['portfolio_s']:.1f} "
+            f"| {r['allocation_s']:.1f} | {r['scale_measurement_s']:.1f} "
+            f"| {r['outcome_report_s']:.1f} | {r['portfolio_report_s']:.1f} | {r['checks_s']:.1f} "
+            f"| {r['orchestrator_run_s']:.1f} | {r['dagster_share']:.0%} | {verdict} |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[5, 50, 200, 1000])
+    parser.add_argument("--out", type=Path, help="write the table as markdown to this file")
+    args = parser.parse_args(argv)
+    rows = []
+    for n in args.sizes:
+        with tempfile.TemporaryDirectory(prefix=f"scaling-{n}-") as tmp:
+            rows.append(run_size(n, Path(tmp)))
+        print(render(rows[-1:]).splitlines()[-1], flush=True)
+    table = render(rows)
+    print()
+    print(table)
+    if args.out:
+        args.out.write_text(
+            "# Pipeline scaling\n\nProduced by `python benchmarks/pipeline_scaling.py` on the 2-core "
+            "machine. Wall time is `dagster job execute` end to end (process start to exit); "
+            "stage times come from the run's event log; the Orchestrator column is the same "
+            "manifest through the plain `Orchestrator` in-process; Dagster share = 1 − "
+            "Orchestrator / wall.\n\n" + table + "\n"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
