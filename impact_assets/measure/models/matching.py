@@ -1,0 +1,494 @@
+"""``nearest_neighbour_matching``: Abadie-Imbens nearest-neighbour matching (ATT, ATC, ATE).
+
+Method
+------
+Units are products (rows are aggregated per ``unit_column``, see ``_units``). Each treated unit
+is matched to its ``ratio`` nearest controls (ATT), each control to its nearest treated units
+(ATC); ATE combines both over the matched units. Distances (``distance``):
+
+* ``standardized`` (default): Euclidean on covariates scaled to unit variance;
+* ``mahalanobis``: Euclidean after whitening with the pooled covariance;
+* ``propensity``: absolute difference of the logit propensity score (logistic regression on
+  the covariates), in standard deviations of the logit.
+
+``caliper``: a match is accepted when distance / sqrt(#dimensions) <= caliper (for propensity,
+the logit difference in its SDs). Units without an accepted match are dropped and counted
+(``n_unmatched_treated``); the estimand is then the effect on the matched units (and
+``true_effect`` uses the same units). ``replace: true`` lets a control serve several treated
+units (the Abadie-Imbens setting); ``replace: false`` matches greedily, closest pair first,
+each unit used at most once (deterministic; ``shuffle``/``random_state`` are ignored).
+
+Bias correction (``bias_correction: true``, default; Abadie & Imbens 2011): each imputed
+counterfactual is adjusted by ``mu(X_i) - mu(X_j)``, with ``mu`` a series regression of the
+outcome on the covariates fitted within the matched-to group (quadratic in the continuous
+covariates when that group has at least 5 units per regressor, else linear), removing the bias
+left by the covariate gap between a unit and its matches.
+
+Variance (``se_method: abadie_imbens``, default; Abadie & Imbens 2006): the estimator is
+linear in the outcomes, unit ``k`` weighing ``c_k`` = (1 if it is an estimation unit) + (its
+total weight as a match) + (its influence through the estimated bias-correction coefficients).
+The population variance estimate is
+``[sum_i (d_i - tau)^2 + sum_k (c_k^2 - r_k - s_k) sigma_k^2] / N^2``, where ``d_i`` are the
+unit-level effect estimates, ``r_k`` marks estimation units, ``s_k`` = sum over the matches
+using ``k`` of ``1/M_i^2``, and ``sigma_k^2`` the conditional variance estimated by matching
+within the same arm (2 neighbours; on leverage-corrected residuals of the bias regression when
+bias correction is on). Without bias correction and with fixed ``M`` this is AI's
+``K_M(K_M - 1)/M^2`` (ATT) and ``(K_M/M)^2 + (2M-1)/M * K_M/M`` (ATE) term, which accounts for
+controls reused across matches; the regression-influence part accounts for the estimation error
+of the bias correction, which matters when matches are poor (e.g. without replacement).
+``se_method: naive`` gives upstream's ``sqrt(var_t/n_t + var_c/n_c)`` over the matched rows; it
+ignores reuse and, without bias correction, under-covers under confounding (for comparison only).
+
+CI: ``estimate -/+ t(n - 1) se`` with ``n`` the number of estimation units (matched units of
+the headline estimand); p-value: two-sided from the same t distribution. (The t reference is a
+small-sample adjustment; it is the normal interval for large ``n``.)
+
+Parameters
+----------
+treatment_column, covariate_columns : required.   dependent_variable : default ``revenue``.
+caliper : positive number or null (no caliper), default 0.2.   replace : bool, default false.
+ratio : int >= 1, default 1.   estimand : ``att`` (default), ``atc`` or ``ate`` (the headline).
+bias_correction : bool, default true.   distance : see above, default ``standardized``.
+se_method : ``abadie_imbens`` (default) or ``naive``.   unit_column : default ``product_id``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+from scipy.spatial import cKDTree
+from scipy.spatial.distance import cdist
+
+from impact_assets.measure.models._balance import balance_table, pooled_sd, propensity_logit
+from impact_assets.measure.models._params import (
+    get_bool,
+    get_choice,
+    get_int,
+    get_positive_number,
+    get_str,
+    get_str_list,
+)
+from impact_assets.measure.models._units import Units, build_units, unit_effects
+from impact_assets.measure.models.base import Model, ModelError, ModelFit, register_model
+
+NAME = "nearest_neighbour_matching"
+#: Same-arm neighbours used to estimate the conditional outcome variance.
+VARIANCE_MATCHES = 2
+#: Units per regressor needed before the bias correction adds quadratic terms.
+UNITS_PER_PARAMETER = 5
+
+
+@dataclass
+class _Direction:
+    """Matches from one arm (``source``) to the other (``target``)."""
+
+    source: np.ndarray  # unit indices of the matched-from arm
+    matches: np.ndarray  # (n_source, M) target unit indices, -1 where no match
+    distances: np.ndarray  # same shape, NaN where no match
+
+    @property
+    def n_matches(self) -> np.ndarray:
+        return (self.matches >= 0).sum(axis=1)
+
+    @property
+    def retained(self) -> np.ndarray:
+        return self.n_matches > 0
+
+
+def _coordinates(units: Units, distance: str) -> np.ndarray:
+    X = units.X
+    if distance == "propensity":
+        logit = propensity_logit(X, units.treated)
+        sd = logit.std()
+        return (logit / (sd if sd > 0 else 1.0))[:, None]
+    centered = X - X.mean(axis=0)
+    if distance == "standardized":
+        scale = X.std(axis=0)
+        scale[scale == 0] = 1.0
+        return centered / scale
+    cov = np.atleast_2d(np.cov(X, rowvar=False))
+    values, vectors = np.linalg.eigh(cov)
+    keep = values > 1e-10 * max(values.max(), 1e-300)
+    return centered @ vectors[:, keep] / np.sqrt(values[keep])
+
+
+def _match(
+    Z: np.ndarray, source: np.ndarray, target: np.ndarray, ratio: int, caliper, replace: bool
+) -> _Direction:
+    limit = np.inf if caliper is None else caliper * np.sqrt(Z.shape[1])
+    k = min(ratio, target.size)
+    if replace:
+        dist, idx = cKDTree(Z[target]).query(Z[source], k=k)
+        dist, idx = dist.reshape(source.size, k), idx.reshape(source.size, k)
+        matches = np.where(dist <= limit, target[idx], -1)
+        dist = np.where(dist <= limit, dist, np.nan)
+        return _Direction(source, matches, dist)
+    # Greedy without replacement, closest pair first. Done in vectorized rounds: a pair whose
+    # members are each other's nearest available partner is exactly the pair the sequential
+    # closest-first greedy would take, so every round assigns all such mutual-nearest pairs.
+    full = cdist(Z[source], Z[target])
+    cost = np.where(full <= limit, full, np.inf)
+    matches = np.full((source.size, k), -1)
+    dist = np.full((source.size, k), np.nan)
+    filled = np.zeros(source.size, dtype=int)
+    rows = np.arange(source.size)
+    while True:
+        best_target = cost.argmin(axis=1)
+        best_source = cost.argmin(axis=0)
+        finite = np.isfinite(cost[rows, best_target])
+        mutual = finite & (best_source[best_target] == rows)
+        if not mutual.any():
+            break
+        r, c = rows[mutual], best_target[mutual]
+        matches[r, filled[r]] = target[c]
+        dist[r, filled[r]] = full[r, c]
+        filled[r] += 1
+        cost[:, c] = np.inf
+        cost[r[filled[r] >= k], :] = np.inf
+    return _Direction(source, matches, dist)
+
+
+def _series_design(X: np.ndarray, n_arm: int) -> np.ndarray:
+    """Bias-correction regressors: quadratic in the continuous covariates when the arm is big.
+
+    ``[1, X, squares and pairwise products of the non-binary columns]`` when the arm has at
+    least :data:`UNITS_PER_PARAMETER` units per regressor, otherwise ``[1, X]``.
+    """
+    linear = np.column_stack([np.ones(len(X)), X])
+    continuous = X[:, [len(np.unique(col)) > 2 for col in X.T]]
+    if continuous.shape[1] == 0:
+        return linear
+    scale = continuous.std(axis=0)
+    scale[scale == 0] = 1.0
+    Zc = (continuous - continuous.mean(axis=0)) / scale
+    i, j = np.triu_indices(Zc.shape[1])
+    quadratic = np.column_stack([linear, Zc[:, i] * Zc[:, j]])
+    return quadratic if n_arm >= UNITS_PER_PARAMETER * quadratic.shape[1] else linear
+
+
+@dataclass
+class _BiasModel:
+    """Series regression of y on X within one arm: ``fitted = design @ (pinv @ y[arm])``."""
+
+    arm: np.ndarray  # unit indices of the arm the regression is fitted on
+    design: np.ndarray  # regressors for every unit
+    pinv: np.ndarray  # pseudo-inverse of design[arm]; maps y[arm] to the coefficients
+    fitted: np.ndarray  # predictions for every unit
+
+
+def _bias_model(units: Units, arm: np.ndarray) -> _BiasModel:
+    """Fit the bias-correction regression within ``arm`` (a bool mask)."""
+    design = _series_design(units.X, int(arm.sum()))
+    pinv = np.linalg.pinv(design[arm])
+    return _BiasModel(np.flatnonzero(arm), design, pinv, design @ (pinv @ units.y[arm]))
+
+
+def _conditional_variance(
+    units: Units, Z: np.ndarray, bias: dict[bool, _BiasModel] | None
+) -> np.ndarray:
+    """sigma^2_k by matching within the same arm (Abadie & Imbens 2006, section 4).
+
+    With bias correction the neighbours are compared on the residuals of the arm's bias
+    regression (leverage-corrected), so that the covariate gap to a neighbour does not
+    inflate the variance.
+    """
+    sigma2 = np.zeros(len(units.y))
+    for treated_arm in (True, False):
+        arm = units.treated if treated_arm else ~units.treated
+        if bias is None:
+            y = units.y
+        else:
+            # residuals of the arm's regression, scaled by 1/sqrt(1 - leverage) (as in HC2)
+            model = bias[treated_arm]
+            leverage = np.zeros(len(units.y))
+            leverage[model.arm] = np.einsum("ij,ji->i", model.design[model.arm], model.pinv)
+            y = (units.y - model.fitted) / np.sqrt(np.clip(1.0 - leverage, 1e-8, None))
+        idx = np.flatnonzero(arm)
+        j = min(VARIANCE_MATCHES, idx.size - 1)
+        if j < 1:
+            continue
+        _, neighbours = cKDTree(Z[idx]).query(Z[idx], k=j + 1)
+        own = neighbours == np.arange(idx.size)[:, None]
+        # drop the unit itself (or, among exact ties, the last neighbour)
+        drop = np.where(own.any(axis=1), own.argmax(axis=1), j)
+        keep = np.ones_like(neighbours, dtype=bool)
+        keep[np.arange(idx.size), drop] = False
+        others = neighbours[keep].reshape(idx.size, j)
+        mean_others = y[idx][others].mean(axis=1)
+        sigma2[idx] = j / (j + 1.0) * (y[idx] - mean_others) ** 2
+    return sigma2
+
+
+@dataclass
+class _Estimate:
+    effect: float | None
+    se: float | None
+    n_units: int
+
+
+def _estimate(
+    units: Units,
+    directions: list[tuple[_Direction, int]],
+    bias: dict[bool, _BiasModel] | None,
+    sigma2: np.ndarray,
+    se_method: str,
+) -> _Estimate:
+    """Effect and SE over the retained source units of ``directions``.
+
+    Each direction comes with a sign: +1 for treated->control (d = Y - Y0_hat, bias model of
+    the controls), -1 for control->treated (d = Y1_hat - Y, bias model of the treated).
+
+    The estimator is linear in the outcomes: unit ``k`` enters with weight ``c_k = r_k +
+    w_k + b_k`` (in absolute value, up to the common 1/N), where ``r_k`` marks estimation
+    units, ``w_k`` is the unit's total match weight and ``b_k`` its influence through the
+    estimated bias-correction coefficients (zero without bias correction). The pair term
+    ``sum (d_i - tau)^2`` already counts ``r_k + s_k`` times ``sigma_k^2`` (``s_k`` = sum of
+    squared match weights), so the remainder ``c_k^2 - r_k - s_k`` is added with the
+    matching-based ``sigma_k^2`` (Abadie & Imbens 2006, extended to the estimated
+    regression of the 2011 bias correction).
+    """
+    n = len(units.y)
+    effects, weights_c, s, r = [], np.zeros(n), np.zeros(n), np.zeros(n)
+    naive_parts = []
+    for direction, sign in directions:
+        keep = direction.retained
+        src = direction.source[keep]
+        matches = direction.matches[keep]
+        m_i = (matches >= 0).sum(axis=1).astype(float)
+        valid = matches >= 0
+        safe = np.where(valid, matches, 0)
+        y_match = np.where(valid, units.y[safe], 0.0)
+        contrib = np.where(valid, 1.0 / m_i[:, None], 0.0)
+        if bias is not None:
+            model = bias[sign < 0]
+            fitted = model.fitted
+            y_match = np.where(valid, y_match + fitted[src][:, None] - fitted[safe], 0.0)
+            # sum_i (phi(X_i) - sum_j w_ij phi(X_j)) times the coefficient map
+            match_weight = np.zeros(n)
+            np.add.at(match_weight, safe[valid], contrib[valid])
+            gap = model.design[src].sum(axis=0) - match_weight @ model.design
+            weights_c[model.arm] += gap @ model.pinv
+        imputed = y_match.sum(axis=1) / m_i
+        effects.append(sign * (units.y[src] - imputed))
+        r[src] += 1.0
+        np.add.at(weights_c, safe[valid], contrib[valid])
+        np.add.at(s, safe[valid], (contrib**2)[valid])
+        naive_parts.append((units.y[src], units.y[safe[valid]]))
+    d = np.concatenate(effects)
+    n_est = d.size
+    if n_est == 0:
+        return _Estimate(None, None, 0)
+    tau = float(d.mean())
+    if se_method == "naive":
+        if len(naive_parts) != 1:
+            return _Estimate(tau, None, n_est)
+        own, matched = naive_parts[0]
+        if own.size < 2 or matched.size < 2:
+            return _Estimate(tau, None, n_est)
+        se = float(np.sqrt(own.var(ddof=1) / own.size + matched.var(ddof=1) / matched.size))
+        return _Estimate(tau, se, n_est)
+    c = r + weights_c
+    pairs = float(np.sum((d - tau) ** 2))
+    total = pairs + float((c**2 - r - s) @ sigma2)
+    variance = (total if total > 0 else pairs) / n_est**2
+    return _Estimate(tau, float(np.sqrt(variance)), n_est)
+
+
+@register_model
+class NearestNeighbourMatching(Model):
+    """Nearest-neighbour matching with Abadie-Imbens inference; see the module docstring."""
+
+    name = NAME
+
+    def validate_params(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        return {
+            "treatment_column": get_str(params, "treatment_column", NAME, required=True),
+            "covariate_columns": get_str_list(params, "covariate_columns", NAME, required=True),
+            "dependent_variable": get_str(params, "dependent_variable", NAME, default="revenue"),
+            "caliper": get_positive_number(params, "caliper", NAME, default=None),
+            "replace": get_bool(params, "replace", NAME, default=False),
+            "ratio": get_int(params, "ratio", NAME, default=1),
+            "estimand": get_choice(
+                params, "estimand", NAME, choices=("att", "atc", "ate"), default="att"
+            ),
+            "bias_correction": get_bool(params, "bias_correction", NAME, default=True),
+            "distance": get_choice(
+                params,
+                "distance",
+                NAME,
+                choices=("standardized", "mahalanobis", "propensity"),
+                default="standardized",
+            ),
+            "se_method": get_choice(
+                params,
+                "se_method",
+                NAME,
+                choices=("abadie_imbens", "naive"),
+                default="abadie_imbens",
+            ),
+            "unit_column": get_str(params, "unit_column", NAME, default="product_id"),
+        }
+
+    def _units(self, data: pd.DataFrame, params: Mapping[str, Any]) -> Units:
+        return build_units(
+            data,
+            NAME,
+            treatment=params["treatment_column"],
+            covariates=params["covariate_columns"],
+            outcome=params["dependent_variable"],
+            unit_column=params["unit_column"],
+        )
+
+    @staticmethod
+    def _directions(units: Units, Z: np.ndarray, params: Mapping[str, Any]):
+        treated, controls = np.flatnonzero(units.treated), np.flatnonzero(~units.treated)
+        args = (params["ratio"], params["caliper"], params["replace"])
+        return _match(Z, treated, controls, *args), _match(Z, controls, treated, *args)
+
+    def fit(self, data: pd.DataFrame, params: Mapping[str, Any]) -> ModelFit:
+        units = self._units(data, params)
+        Z = _coordinates(units, params["distance"])
+        att_dir, atc_dir = self._directions(units, Z, params)
+        estimand = params["estimand"]
+        needed = {"att": [att_dir], "atc": [atc_dir], "ate": [att_dir, atc_dir]}[estimand]
+        if not all(d.retained.any() for d in needed):
+            raise ModelError(
+                f"{NAME}: no unit has a match within parameter 'caliper' "
+                f"({params['caliper']}) for estimand {estimand!r}: the treated and control "
+                "covariate distributions do not overlap"
+            )
+        mu = None
+        if params["bias_correction"]:
+            mu = {
+                False: _bias_model(units, ~units.treated),
+                True: _bias_model(units, units.treated),
+            }
+        sigma2 = _conditional_variance(units, Z, mu)
+        method = params["se_method"]
+        att = _estimate(units, [(att_dir, 1)], mu, sigma2, method)
+        atc = _estimate(units, [(atc_dir, -1)], mu, sigma2, method)
+        ate = _estimate(units, [(att_dir, 1), (atc_dir, -1)], mu, sigma2, method)
+        if method == "naive" and att.effect is not None and atc.effect is not None:
+            w_t, w_c = att.n_units, atc.n_units
+            ate = _Estimate((w_t * att.effect + w_c * atc.effect) / (w_t + w_c), None, w_t + w_c)
+        head = {"att": att, "atc": atc, "ate": ate}[estimand]
+        lower = upper = p_value = None
+        if head.se is not None and np.isfinite(head.se) and head.se > 0:
+            # t reference with (estimation units - 1) df: a small-sample adjustment that
+            # matters when a caliper leaves few units and vanishes for large samples
+            df = max(head.n_units - 1, 1)
+            half = float(stats.t.ppf(0.975, df)) * head.se
+            lower, upper = head.effect - half, head.effect + half
+            p_value = float(2.0 * stats.t.sf(abs(head.effect) / head.se, df))
+
+        reference = pooled_sd(units.X, units.treated)
+        before = balance_table(units.X, units.names, units.treated, reference_sd=reference)
+        weights = np.zeros(len(units.y))
+        keep = att_dir.retained
+        weights[att_dir.source[keep]] = 1.0
+        m = att_dir.matches[keep]
+        valid = m >= 0
+        np.add.at(weights, m[valid], (1.0 / valid.sum(axis=1, keepdims=True) * valid)[valid])
+        after = balance_table(units.X, units.names, units.treated, weights, reference)
+        rows = np.repeat(np.arange(m.shape[0]), m.shape[1])[valid.ravel()]
+        matched = pd.DataFrame(
+            {
+                "treated_unit": units.ids[att_dir.source[keep]][rows],
+                "control_unit": units.ids[m[valid]],
+                "distance": att_dir.distances[keep][valid],
+                "weight": (1.0 / valid.sum(axis=1))[rows],
+                "outcome_treated": units.y[att_dir.source[keep]][rows],
+                "outcome_control": units.y[m[valid]],
+            }
+        )
+        n_unmatched = int((~att_dir.retained).sum())
+        n_t, n_c = int(units.treated.sum()), int((~units.treated).sum())
+        se_text = (
+            "Abadie-Imbens (2006) variance with match-count term"
+            if method == "abadie_imbens"
+            else "naive two-sample SE over matched rows (ignores reuse of controls)"
+        )
+        bc_text = "bias-corrected (Abadie-Imbens 2011)" if mu is not None else "no bias correction"
+        return ModelFit(
+            model_type=NAME,
+            effect_estimate=float(head.effect),
+            ci_lower=lower,
+            ci_upper=upper,
+            p_value=p_value,
+            standard_error=head.se,
+            estimand=estimand,
+            n_observations=len(units.y),
+            model_params={
+                "dependent_variable": params["dependent_variable"],
+                "treatment_column": params["treatment_column"],
+                "covariate_columns": list(params["covariate_columns"]),
+                "distance": params["distance"],
+                "bias_correction": params["bias_correction"],
+                "se_method": method,
+                "estimand": estimand,
+            },
+            impact_estimates={
+                "att": att.effect,
+                "atc": atc.effect,
+                "ate": ate.effect,
+                "att_se": att.se,
+                "atc_se": atc.se,
+                "ate_se": ate.se,
+            },
+            model_summary={
+                "n_observations": len(units.y),
+                "n_rows": units.n_rows,
+                "n_treated": n_t,
+                "n_control": n_c,
+                "n_matched_att": int(att_dir.retained.sum()),
+                "n_matched_atc": int(atc_dir.retained.sum()),
+                "caliper": params["caliper"],
+                "replace": params["replace"],
+                "ratio": params["ratio"],
+            },
+            diagnostics={
+                "n_observations": len(units.y),
+                "max_abs_smd_before": float(np.max(np.abs(before["smd"]))),
+                "max_abs_smd_after": float(np.max(np.abs(after["smd"]))),
+                "n_unmatched_treated": n_unmatched,
+                "n_unmatched_control": int((~atc_dir.retained).sum()),
+                "ci_method": f"t interval (df = matched units - 1); {bc_text}; {se_text}",
+            },
+            artifacts={
+                "matched_data_att": matched,
+                "balance_before": before,
+                "balance_after": after,
+            },
+        )
+
+    def true_effect(self, data: pd.DataFrame, params: Mapping[str, Any]) -> float | None:
+        effects = unit_effects(
+            data,
+            NAME,
+            treatment=params["treatment_column"],
+            covariates=params["covariate_columns"],
+            outcome=params["dependent_variable"],
+            unit_column=params["unit_column"],
+        )
+        if effects is None:
+            return None
+        units = self._units(data, params)
+        Z = _coordinates(units, params["distance"])
+        att_dir, atc_dir = self._directions(units, Z, params)
+        treated_ids = att_dir.source[att_dir.retained]
+        control_ids = atc_dir.source[atc_dir.retained]
+        realized = effects["realized"].to_numpy(float)
+        potential = effects["potential"].to_numpy(float)
+        parts = {
+            "att": realized[treated_ids],
+            "atc": potential[control_ids],
+            "ate": np.concatenate([realized[treated_ids], potential[control_ids]]),
+        }[params["estimand"]]
+        if parts.size == 0 or not np.all(np.isfinite(parts)):
+            return None
+        return float(parts.mean())

@@ -1,0 +1,177 @@
+"""``metrics_approximation``: a deterministic response function, no statistics.
+
+For each product, ``delta = metric_after - metric_before`` and the response function maps
+``(delta, baseline, row_attributes, **RESPONSE.PARAMS)`` to an impact; the headline is the sum
+over products (rounded to cents, as upstream). The built-in ``linear`` function returns
+``coefficient * delta * baseline`` (coefficient default 1.0; the config default is 0.5).
+
+There is **no sampling uncertainty** in this calculation: ``ci_lower``, ``ci_upper``,
+``p_value`` and ``standard_error`` are ``None`` (never a zero-width interval or ``p = 0``). A
+response function may return a dict (e.g. ``impact``/``lower``/``upper`` from coefficient
+bounds); every key is summed into ``impact_estimates``, and ``impact`` is the headline, but such
+scenario bounds are not a confidence interval and are not reported as one.
+
+Missing values: rows with a NaN in the before, after or baseline column are dropped and listed
+in the ``filtered_products`` artifact (upstream behaviour, now also counted in
+``diagnostics['n_filtered']``). If no row is left the fit fails (upstream returned 0).
+
+There is no minimum number of products (nothing is estimated); the ``MeasureResult`` contract
+still requires ``sample_size >= 30`` downstream.
+
+``true_effect`` is ``None``: the prepared data carry no potential outcomes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from impact_assets.measure.models._data import require_columns
+from impact_assets.measure.models._params import get_str, param_error
+from impact_assets.measure.models.base import Model, ModelError, ModelFit, register_model
+
+NAME = "metrics_approximation"
+
+ResponseFunction = Callable[..., float | Mapping[str, float]]
+
+
+def linear_response(
+    delta: float, baseline: float, row_attributes: Mapping[str, Any] | None = None, **params: Any
+) -> float:
+    """``coefficient * delta * baseline`` (``coefficient`` defaults to 1.0)."""
+    return float(params.get("coefficient", 1.0)) * delta * baseline
+
+
+#: Registered response functions; extend with :func:`register_response_function`.
+RESPONSE_FUNCTIONS: dict[str, ResponseFunction] = {"linear": linear_response}
+
+
+def register_response_function(name: str, function: ResponseFunction) -> None:
+    """Register ``function`` under ``name``; it must be callable."""
+    if not callable(function):
+        raise ModelError(f"{NAME}: response function {name!r} must be callable")
+    RESPONSE_FUNCTIONS[name] = function
+
+
+@register_model
+class MetricsApproximation(Model):
+    """Response-function approximation; see the module docstring."""
+
+    name = NAME
+
+    def validate_params(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        response = params.get("RESPONSE", {"FUNCTION": "linear", "PARAMS": {"coefficient": 0.5}})
+        if not isinstance(response, Mapping):
+            raise param_error(NAME, "RESPONSE", "must be a mapping with a FUNCTION key", response)
+        function = response.get("FUNCTION")
+        if not isinstance(function, str) or not function:
+            raise ModelError(f"{NAME}: parameter 'RESPONSE.FUNCTION' is required")
+        if function not in RESPONSE_FUNCTIONS:
+            raise ModelError(
+                f"{NAME}: parameter 'RESPONSE.FUNCTION' names unknown response function "
+                f"{function!r}. Available: {sorted(RESPONSE_FUNCTIONS)}"
+            )
+        response_params = response.get("PARAMS") or {}
+        if not isinstance(response_params, Mapping):
+            raise param_error(NAME, "RESPONSE.PARAMS", "must be a mapping", response_params)
+        return {
+            "metric_before_column": get_str(
+                params, "metric_before_column", NAME, default="quality_before"
+            ),
+            "metric_after_column": get_str(
+                params, "metric_after_column", NAME, default="quality_after"
+            ),
+            "baseline_column": get_str(params, "baseline_column", NAME, default="baseline_sales"),
+            "response_function": function,
+            "response_params": dict(response_params),
+        }
+
+    def fit(self, data: pd.DataFrame, params: Mapping[str, Any]) -> ModelFit:
+        before_col = params["metric_before_column"]
+        after_col = params["metric_after_column"]
+        baseline_col = params["baseline_column"]
+        columns = [before_col, after_col, baseline_col]
+        require_columns(data, columns, NAME)
+        for column in columns:
+            if not pd.api.types.is_numeric_dtype(data[column]):
+                raise ModelError(f"{NAME}: column {column!r} must be numeric")
+        incomplete = data[columns].isna().any(axis=1).to_numpy()
+        ids = (
+            data["product_id"].astype(str)
+            if "product_id" in data.columns
+            else pd.Series(data.index.astype(str), index=data.index)
+        )
+        rows = data.loc[~incomplete]
+        if rows.empty:
+            raise ModelError(
+                f"{NAME}: every row has a missing value in {columns}; nothing to approximate"
+            )
+        function = RESPONSE_FUNCTIONS[params["response_function"]]
+        response_params = params["response_params"]
+        results: list[dict[str, float]] = []
+        deltas = (rows[after_col] - rows[before_col]).to_numpy(float)
+        baselines = rows[baseline_col].to_numpy(float)
+        for delta, baseline, attributes in zip(
+            deltas, baselines, rows.to_dict(orient="records"), strict=True
+        ):
+            try:
+                value = function(delta, baseline, row_attributes=attributes, **response_params)
+            except TypeError as err:
+                raise ModelError(
+                    f"{NAME}: parameter 'RESPONSE.PARAMS' does not fit response function "
+                    f"{params['response_function']!r}: {err}"
+                ) from err
+            result = dict(value) if isinstance(value, Mapping) else {"impact": value}
+            results.append({k: float(v) for k, v in result.items()})
+        table = pd.DataFrame(results)
+        if "impact" not in table.columns:
+            raise ModelError(
+                f"{NAME}: response function {params['response_function']!r} must return a number "
+                "or a mapping with an 'impact' key"
+            )
+        per_product = pd.DataFrame(
+            {
+                "product_id": ids.loc[~incomplete].to_numpy(),
+                "delta_metric": np.round(deltas, 4),
+                "baseline_outcome": np.round(baselines, 2),
+            }
+        )
+        for key in table.columns:
+            per_product[key] = table[key].round(2).to_numpy()
+        totals = {key: round(float(table[key].sum()), 2) for key in table.columns}
+        artifacts = {"product_level_impacts": per_product}
+        n_filtered = int(incomplete.sum())
+        if n_filtered:
+            artifacts["filtered_products"] = pd.DataFrame(
+                {"product_id": ids.loc[incomplete].to_numpy()}
+            )
+        n = len(rows)
+        return ModelFit(
+            model_type=NAME,
+            effect_estimate=totals["impact"],
+            ci_lower=None,
+            ci_upper=None,
+            p_value=None,
+            standard_error=None,
+            estimand="approximated total impact (deterministic response function)",
+            n_observations=n,
+            model_params={
+                "response_function": params["response_function"],
+                "response_params": dict(response_params),
+            },
+            impact_estimates=totals,
+            model_summary={"n_products": n},
+            diagnostics={
+                "n_observations": n,
+                "n_filtered": n_filtered,
+                "ci_method": "none: deterministic response function, no sampling uncertainty",
+            },
+            artifacts=artifacts,
+        )
+
+    def true_effect(self, data: pd.DataFrame, params: Mapping[str, Any]) -> float | None:
+        """``None``: approximation inputs carry no potential outcomes."""
+        return None

@@ -1,0 +1,293 @@
+"""``subclassification``: strata on the propensity score (or covariates), effect averaged.
+
+Method
+------
+Units are products (rows aggregated per ``unit_column``, see ``_units``).
+
+1. Strata (``stratify_on``):
+   * ``propensity`` (default): ``n_strata`` quantile bins of the estimated logit propensity
+     score (logistic regression of the treatment on the covariates, categorical covariates as
+     dummies);
+   * ``covariates``: upstream behaviour, each covariate cut into ``n_strata`` quantile bins and
+     the bins crossed (up to ``n_strata ** k`` strata).
+   Duplicate quantile edges collapse, so a constant score gives one stratum.
+2. A stratum without treated or without control units is **dropped** (no common support); the
+   count and the share of units dropped are reported, and the estimand becomes the effect over
+   the units in the kept strata (``true_effect`` uses the same units). If every stratum is
+   dropped the fit fails (no overlap); upstream silently returned 0.
+3. Per kept stratum ``s``: with ``regression_adjustment: true`` (default) the effect is the
+   treatment coefficient of an OLS of the outcome on ``[1, treatment, covariates]`` within the
+   stratum, with an HC2 robust variance; this removes the confounding left within a stratum.
+   When a stratum is too small for that (fewer than 2 treated or 2 controls, or fewer than
+   #parameters + 2 units) it falls back to the difference in means with variance
+   ``s_t^2/n_t + s_c^2/n_c`` (an arm with one unit borrows the arm's pooled within-stratum
+   variance). The method used per stratum is in ``stratum_details``.
+4. Aggregate: ``tau = sum_s w_s tau_s``, ``w_s`` proportional to the treated count (ATT) or the
+   stratum size (ATE); stratified standard error ``sqrt(sum_s w_s^2 var_s)``; normal 95% CI and
+   two-sided p-value.
+
+Parameters
+----------
+treatment_column, covariate_columns : required.   dependent_variable : default ``revenue``.
+n_strata : int >= 1, default 5.   estimand : ``att`` (default) or ``ate``.
+stratify_on : ``propensity`` (default) or ``covariates``.
+regression_adjustment : bool, default true.   unit_column : default ``product_id``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from impact_assets.measure.models._balance import balance_table, pooled_sd, propensity_logit
+from impact_assets.measure.models._data import normal_interval, normal_p_value
+from impact_assets.measure.models._params import (
+    get_bool,
+    get_choice,
+    get_int,
+    get_str,
+    get_str_list,
+)
+from impact_assets.measure.models._units import Units, build_units, unit_effects
+from impact_assets.measure.models.base import Model, ModelError, ModelFit, register_model
+
+NAME = "subclassification"
+
+
+def _quantile_bins(values: np.ndarray, n_bins: int) -> np.ndarray:
+    """Bin index 0..B-1 of each value for ``n_bins`` quantile bins (duplicate edges merged)."""
+    edges = np.unique(np.quantile(values, np.linspace(0, 1, n_bins + 1)[1:-1]))
+    return np.searchsorted(edges, values, side="right")
+
+
+def _strata(units: Units, params: Mapping[str, Any]) -> np.ndarray:
+    n_strata = params["n_strata"]
+    if params["stratify_on"] == "propensity":
+        return _quantile_bins(propensity_logit(units.X, units.treated), n_strata)
+    bins = np.column_stack([_quantile_bins(col, n_strata) for col in units.X.T])
+    _, labels = np.unique(bins, axis=0, return_inverse=True)
+    return labels.ravel()
+
+
+def _within_regression(y: np.ndarray, w: np.ndarray, X: np.ndarray) -> tuple[float, float]:
+    """Treatment coefficient and its HC2 variance from OLS of y on [1, w, X]."""
+    design = np.column_stack([np.ones(len(y)), w.astype(float), X])
+    pinv = np.linalg.pinv(design)
+    coef = pinv @ y
+    resid = y - design @ coef
+    bread = pinv @ pinv.T  # (X'X)^+
+    leverage = np.einsum("ij,jk,ik->i", design, bread, design)
+    omega = resid**2 / np.clip(1.0 - leverage, 1e-8, None)
+    row = pinv[1]
+    return float(coef[1]), float(np.sum(row**2 * omega))
+
+
+@register_model
+class Subclassification(Model):
+    """Propensity-score subclassification; see the module docstring."""
+
+    name = NAME
+
+    def validate_params(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        return {
+            "treatment_column": get_str(params, "treatment_column", NAME, required=True),
+            "covariate_columns": get_str_list(params, "covariate_columns", NAME, required=True),
+            "dependent_variable": get_str(params, "dependent_variable", NAME, default="revenue"),
+            "n_strata": get_int(params, "n_strata", NAME, default=5),
+            "estimand": get_choice(params, "estimand", NAME, choices=("att", "ate"), default="att"),
+            "stratify_on": get_choice(
+                params,
+                "stratify_on",
+                NAME,
+                choices=("propensity", "covariates"),
+                default="propensity",
+            ),
+            "regression_adjustment": get_bool(params, "regression_adjustment", NAME, default=True),
+            "unit_column": get_str(params, "unit_column", NAME, default="product_id"),
+        }
+
+    def _units(self, data: pd.DataFrame, params: Mapping[str, Any]) -> Units:
+        return build_units(
+            data,
+            NAME,
+            treatment=params["treatment_column"],
+            covariates=params["covariate_columns"],
+            outcome=params["dependent_variable"],
+            unit_column=params["unit_column"],
+        )
+
+    @staticmethod
+    def _kept(units: Units, strata: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Stratum labels and a bool per label: does it hold both arms?"""
+        labels = np.unique(strata)
+        n_t = np.array([units.treated[strata == s].sum() for s in labels])
+        n_all = np.array([(strata == s).sum() for s in labels])
+        return labels, (n_t > 0) & (n_t < n_all)
+
+    def fit(self, data: pd.DataFrame, params: Mapping[str, Any]) -> ModelFit:
+        units = self._units(data, params)
+        strata = _strata(units, params)
+        labels, kept = self._kept(units, strata)
+        if not kept.any():
+            raise ModelError(
+                f"{NAME}: all {labels.size} strata hold only treated or only control units "
+                "(no overlap between treated and control covariates); no effect can be estimated"
+            )
+        y, w, X = units.y, units.treated, units.X
+        in_kept = np.isin(strata, labels[kept])
+        pooled_var = {}
+        for arm in (True, False):
+            resid = [
+                y[(strata == s) & (w == arm)] - y[(strata == s) & (w == arm)].mean()
+                for s in labels[kept]
+                if ((strata == s) & (w == arm)).sum() > 1
+            ]
+            values = np.concatenate(resid) if resid else np.array([])
+            pooled_var[arm] = float(values.var(ddof=1)) if values.size > 1 else 0.0
+        rows = []
+        for s, keep in zip(labels, kept, strict=True):
+            member = strata == s
+            yt, yc = y[member & w], y[member & ~w]
+            n_t, n_c = yt.size, yc.size
+            record = {
+                "stratum": int(s),
+                "n_treated": n_t,
+                "n_control": n_c,
+                "mean_treated": float(yt.mean()) if n_t else None,
+                "mean_control": float(yc.mean()) if n_c else None,
+                "effect": None,
+                "variance": None,
+                "method": "dropped (no common support)",
+                "dropped": not keep,
+            }
+            if keep:
+                n_params = X.shape[1] + 2
+                if (
+                    params["regression_adjustment"]
+                    and n_t >= 2
+                    and n_c >= 2
+                    and n_t + n_c >= n_params + 2
+                ):
+                    effect, var = _within_regression(y[member], w[member], X[member])
+                    method = "regression adjustment (HC2)"
+                else:
+                    vt = yt.var(ddof=1) if n_t > 1 else pooled_var[True]
+                    vc = yc.var(ddof=1) if n_c > 1 else pooled_var[False]
+                    effect, var = float(yt.mean() - yc.mean()), float(vt / n_t + vc / n_c)
+                    method = "difference in means"
+                record.update(effect=effect, variance=var, method=method)
+            rows.append(record)
+        details = pd.DataFrame(rows)
+        used = details[~details["dropped"]]
+        size = (
+            used["n_treated"]
+            if params["estimand"] == "att"
+            else used["n_treated"] + used["n_control"]
+        )
+        weights = size.to_numpy(float) / size.sum()
+        effect = float(weights @ used["effect"].to_numpy(float))
+        se = float(np.sqrt(weights**2 @ used["variance"].to_numpy(float)))
+        lower, upper = normal_interval(effect, se)
+        p_value = normal_p_value(effect, se)
+        details["weight"] = 0.0
+        details.loc[~details["dropped"], "weight"] = weights
+
+        reference = pooled_sd(X, w)
+        before = balance_table(X, units.names, w, reference_sd=reference)
+        unit_weights = np.zeros(len(y))
+        for s in labels[kept]:
+            member = strata == s
+            n_t, n_c = (member & w).sum(), (member & ~w).sum()
+            if params["estimand"] == "att":
+                unit_weights[member & w] = 1.0
+                unit_weights[member & ~w] = n_t / n_c
+            else:
+                unit_weights[member & w] = (n_t + n_c) / n_t
+                unit_weights[member & ~w] = (n_t + n_c) / n_c
+        after = balance_table(X, units.names, w, unit_weights, reference)
+        n_dropped = int((~kept).sum())
+        share_dropped = float(1.0 - in_kept.mean())
+        n_t_all, n_c_all = int(w.sum()), int((~w).sum())
+        return ModelFit(
+            model_type=NAME,
+            effect_estimate=effect,
+            ci_lower=lower,
+            ci_upper=upper,
+            p_value=p_value,
+            standard_error=se if lower is not None else None,
+            estimand=params["estimand"],
+            n_observations=len(y),
+            model_params={
+                "dependent_variable": params["dependent_variable"],
+                "treatment_column": params["treatment_column"],
+                "covariate_columns": list(params["covariate_columns"]),
+                "n_strata": params["n_strata"],
+                "stratify_on": params["stratify_on"],
+                "regression_adjustment": params["regression_adjustment"],
+            },
+            impact_estimates={
+                "treatment_effect": effect,
+                "n_strata": int(kept.sum()),
+                "n_strata_dropped": n_dropped,
+                "standard_error": se,
+                "ci_lower": lower,
+                "ci_upper": upper,
+                "p_value": p_value,
+            },
+            model_summary={
+                "n_observations": len(y),
+                "n_rows": units.n_rows,
+                "n_treated": n_t_all,
+                "n_control": n_c_all,
+                "estimand": params["estimand"],
+            },
+            diagnostics={
+                "n_observations": len(y),
+                "n_strata": int(kept.sum()),
+                "n_strata_dropped": n_dropped,
+                "share_dropped": share_dropped,
+                "max_abs_smd_before": float(np.max(np.abs(before["smd"]))),
+                "max_abs_smd_after": float(np.max(np.abs(after["smd"]))),
+                "ci_method": (
+                    "normal interval; stratified SE sqrt(sum w_s^2 var_s) with "
+                    + (
+                        "within-stratum regression adjustment (HC2)"
+                        if params["regression_adjustment"]
+                        else "difference in means per stratum"
+                    )
+                ),
+            },
+            artifacts={
+                "stratum_details": details,
+                "balance_before": before,
+                "balance_after": after,
+            },
+        )
+
+    def true_effect(self, data: pd.DataFrame, params: Mapping[str, Any]) -> float | None:
+        effects = unit_effects(
+            data,
+            NAME,
+            treatment=params["treatment_column"],
+            covariates=params["covariate_columns"],
+            outcome=params["dependent_variable"],
+            unit_column=params["unit_column"],
+        )
+        if effects is None:
+            return None
+        units = self._units(data, params)
+        strata = _strata(units, params)
+        labels, kept = self._kept(units, strata)
+        in_kept = np.isin(strata, labels[kept])
+        realized = effects["realized"].to_numpy(float)
+        potential = effects["potential"].to_numpy(float)
+        if params["estimand"] == "att":
+            values = realized[in_kept & units.treated]
+        else:
+            values = np.where(units.treated, realized, potential)[in_kept]
+        if values.size == 0 or not np.all(np.isfinite(values)):
+            return None
+        return float(values.mean())
