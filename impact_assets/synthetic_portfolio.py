@@ -107,7 +107,10 @@ def measure_config(method: str, seed: int, effect_size: float, n_products: int) 
             "FUNCTION": "prepare_simulator_for_approximation",
             "PARAMS": {"baseline_metric": "revenue"},
         }
-        params = {"RESPONSE": {"FUNCTION": "linear", "PARAMS": {"coefficient": 0.5}}}
+        params = {
+            "RESPONSE": {"FUNCTION": "linear", "PARAMS": {"coefficient": 0.5}},
+            "aggregate": "mean",
+        }
     else:
         raise ValueError(f"unknown method {method!r}; methods: {', '.join(METHODS)}")
     return {"DATA": data, "MEASUREMENT": {"MODEL": method, "PARAMS": params}}

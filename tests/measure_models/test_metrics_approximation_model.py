@@ -123,3 +123,14 @@ def test_data_errors():
         model.fit(_frame([0.1], [0.2], [1.0]).drop(columns=["baseline_sales"]), params)
     with pytest.raises(ModelError, match="column 'quality_before' must be numeric"):
         model.fit(_frame(["a"], [0.2], [1.0]), params)
+
+
+def test_aggregate_mean_gives_impact_per_product(fit):
+    frame = _frame([0.1, 0.2, 0.4], [0.5, 0.5, 0.4], [100.0, 200.0, 50.0])
+    _, _, total = fit(NAME, frame, _linear(1))
+    _, _, mean = fit(NAME, frame, {**_linear(1), "aggregate": "mean"})
+    assert total.effect_estimate == pytest.approx(40.0 + 60.0 + 0.0)
+    assert mean.effect_estimate == pytest.approx(100.0 / 3)
+    assert "per product" in mean.estimand and mean.impact_estimates == total.impact_estimates
+    with pytest.raises(ModelError, match="'aggregate'"):
+        get_model(NAME).validate_params({**_linear(1), "aggregate": "median"})

@@ -2,7 +2,7 @@
 
 For each product, ``delta = metric_after - metric_before`` and the response function maps
 ``(delta, baseline, row_attributes, **RESPONSE.PARAMS)`` to an impact; the headline is the sum
-over products (rounded to cents, as upstream). The built-in ``linear`` function returns
+over products (rounded to cents, as upstream), or with ``aggregate: mean`` the mean per product. The built-in ``linear`` function returns
 ``coefficient * delta * baseline`` (coefficient default 1.0; the config default is 0.5).
 
 There is **no sampling uncertainty** in this calculation: ``ci_lower``, ``ci_upper``,
@@ -30,10 +30,13 @@ import numpy as np
 import pandas as pd
 
 from impact_assets.measure.models._data import require_columns
-from impact_assets.measure.models._params import get_str, param_error
+from impact_assets.measure.models._params import get_choice, get_str, param_error
 from impact_assets.measure.models.base import Model, ModelError, ModelFit, register_model
 
 NAME = "metrics_approximation"
+#: ``sum`` (upstream): the headline is the catalog total, which grows with the number of products;
+#: ``mean``: the impact per product, comparable between a pilot and a larger scale phase.
+AGGREGATES = ("sum", "mean")
 
 ResponseFunction = Callable[..., float | Mapping[str, float]]
 
@@ -87,6 +90,7 @@ class MetricsApproximation(Model):
             "baseline_column": get_str(params, "baseline_column", NAME, default="baseline_sales"),
             "response_function": function,
             "response_params": dict(response_params),
+            "aggregate": get_choice(params, "aggregate", NAME, choices=AGGREGATES, default="sum"),
         }
 
     def fit(self, data: pd.DataFrame, params: Mapping[str, Any]) -> ModelFit:
@@ -149,14 +153,20 @@ class MetricsApproximation(Model):
                 {"product_id": ids.loc[incomplete].to_numpy()}
             )
         n = len(rows)
+        aggregate = params.get("aggregate", "sum")
+        headline = totals["impact"] if aggregate == "sum" else float(table["impact"].mean())
         return ModelFit(
             model_type=NAME,
-            effect_estimate=totals["impact"],
+            effect_estimate=headline,
             ci_lower=None,
             ci_upper=None,
             p_value=None,
             standard_error=None,
-            estimand="approximated total impact (deterministic response function)",
+            estimand=(
+                "approximated total impact (deterministic response function)"
+                if aggregate == "sum"
+                else "approximated impact per product (deterministic response function)"
+            ),
             n_observations=n,
             model_params={
                 "response_function": params["response_function"],
