@@ -84,7 +84,7 @@ def measure_config(method: str, seed: int, effect_size: float, n_products: int) 
             "treatment_column": "enriched",
             "covariate_columns": ["price"],
             "dependent_variable": "revenue",
-            "caliper": 0.2,
+            "caliper": None,
             "replace": True,
         }
     elif method == "interrupted_time_series":

@@ -123,3 +123,57 @@ def build_result(
         detail=dict(detail),
     )
     return result.to_dict()
+
+
+def check_threshold(value: Any) -> float:
+    """``min_confidence_threshold``: a finite number in [0, 1]."""
+    value = _finite("<config>", "min_confidence_threshold", value)
+    if not 0.0 <= value <= 1.0:
+        raise AllocationInputError(
+            f"ALLOCATE config: field 'min_confidence_threshold': must be within [0, 1], "
+            f"got {value!r}"
+        )
+    return value
+
+
+def check_floor(value: Any) -> float | None:
+    """``min_portfolio_worst_return``: a finite number, or ``None`` (constraint off)."""
+    if value is None:
+        return None
+    return _finite("<config>", "min_portfolio_worst_return", value)
+
+
+def check_time_limit(value: Any) -> float | None:
+    """``time_limit`` in seconds: ``None`` (no limit) or a finite number > 0."""
+    if value is None:
+        return None
+    value = _finite("<config>", "time_limit", value)
+    if value <= 0:
+        raise AllocationInputError(
+            f"ALLOCATE config: field 'time_limit': must be > 0 seconds, got {value!r}"
+        )
+    return value
+
+
+#: Scenario keys a weight mapping must have, exactly.
+WEIGHT_KEYS = ("best", "med", "worst")
+
+
+def check_weights(weights: Any) -> dict[str, float]:
+    """Bayesian scenario weights (spec §B4): keys exactly best/med/worst, >= 0, sum to 1."""
+    if not isinstance(weights, Mapping):
+        raise AllocationInputError(
+            f"weights must be a mapping with keys {list(WEIGHT_KEYS)}, got {weights!r}"
+        )
+    if set(weights) != set(WEIGHT_KEYS):
+        raise AllocationInputError(
+            f"weights keys must be exactly {list(WEIGHT_KEYS)}, got {sorted(map(str, weights))}"
+        )
+    clean = {k: _finite("<config>", f"weights.{k}", weights[k]) for k in WEIGHT_KEYS}
+    if any(v < 0 for v in clean.values()):
+        raise AllocationInputError(f"Weights must be non-negative. Got {clean}")
+    if abs(math.fsum(clean.values()) - 1.0) > 1e-9:
+        raise AllocationInputError(
+            f"Weights must sum to 1. Got {clean} (sum {math.fsum(clean.values())!r})"
+        )
+    return clean

@@ -19,7 +19,7 @@ from impact_assets.assets.results import (
 from impact_assets.assets.storage import content_hash
 from impact_assets.contracts import AllocateResult, ContractError
 
-EXPLAINED_STATUSES = ("infeasible", "no_eligible_initiatives")
+EXPLAINED_STATUSES = ("infeasible", "no_eligible_initiatives", "time_limit")
 
 
 def _evaluation_pointers(instance: dg.DagsterInstance, evaluation: dict) -> dict[str, Any]:
@@ -253,6 +253,12 @@ def build(spec: GraphSpec) -> list:
         status = portfolio.get("status")
         detail = portfolio.get("detail") or {}
         reason = detail.get("reason") or detail.get("status_reason")
+        if (
+            status == "time_limit"
+            and not reason
+            and (detail.get("solver") or {}).get("certified_gap_relative") is not None
+        ):
+            reason = f"time limit reached; certified relative gap {detail['solver']['certified_gap_relative']:.3g}"
         if status == "optimal":
             return dg.AssetCheckResult(passed=True, description="optimal")
         if status in EXPLAINED_STATUSES and reason:
