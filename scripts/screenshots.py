@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -42,15 +43,33 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_until_up(port: int, timeout: float = 120.0) -> None:
+LOCATIONS = (
+    '{"query": "{ workspaceOrError { ... on Workspace { locationEntries { loadStatus '
+    'locationOrLoadError { __typename } } } } }"}'
+)
+
+
+def wait_until_up(port: int, timeout: float = 180.0) -> None:
+    """Wait until the webserver answers and its code location has loaded."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/server_info", timeout=2):
+            request = urllib.request.Request(
+                f"http://127.0.0.1:{port}/graphql",
+                data=LOCATIONS.encode(),
+                headers={"Content-Type": "application/json"},
+            )
+            with urllib.request.urlopen(request, timeout=5) as response:
+                body = json.loads(response.read())
+            entries = body["data"]["workspaceOrError"]["locationEntries"]
+            if entries and entries[0]["locationOrLoadError"]["__typename"] == "PythonError":
+                raise RuntimeError("the code location failed to load; see dagster-webserver")
+            if entries and entries[0]["loadStatus"] == "LOADED":
                 return
-        except OSError:
-            time.sleep(0.5)
-    raise TimeoutError(f"dagster-webserver did not answer on 127.0.0.1:{port}")
+        except (OSError, KeyError, ValueError):
+            pass
+        time.sleep(0.5)
+    raise TimeoutError(f"dagster-webserver on 127.0.0.1:{port} did not load the code location")
 
 
 def start_webserver(dagster_home: Path, port: int) -> subprocess.Popen:
@@ -78,15 +97,19 @@ def stop(proc: subprocess.Popen) -> None:
             proc.wait(timeout=10)
 
 
-def pages(initiative: str) -> list[tuple[str, str]]:
-    """(file name, path) of every page to capture."""
+def pages(initiative: str) -> list[tuple[str, str, str]]:
+    """(file name, path, a text the page shows once it has rendered) of every page to capture."""
     return [
-        ("asset-graph", "/asset-groups/impact"),
-        ("outcome-report-partitions", "/assets/outcome_report?view=partitions"),
-        ("outcome-report-lineage", f"/assets/outcome_report?view=events&partition={initiative}"),
-        ("portfolio-report", "/assets/portfolio_report"),
-        ("evaluation-checks", "/assets/evaluation?view=checks"),
-        ("portfolio-checks", "/assets/portfolio?view=checks"),
+        ("asset-graph", "/asset-groups/impact", "portfolio_report"),
+        ("outcome-report-partitions", "/assets/outcome_report?view=partitions", initiative),
+        (
+            "outcome-report-lineage",
+            f"/assets/outcome_report?view=events&partition={initiative}",
+            "lineage_table",
+        ),
+        ("portfolio-report", "/assets/portfolio_report", "predicted_return"),
+        ("evaluation-checks", "/assets/evaluation?view=checks", "evaluation_contract"),
+        ("portfolio-checks", "/assets/portfolio?view=checks", "portfolio_solver_status"),
     ]
 
 
@@ -99,13 +122,14 @@ def capture(base_url: str, out: Path, initiative: str) -> dict[str, str]:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1600, "height": 1000})
         first = True
-        for name, path in pages(initiative):
+        for name, path, expected in pages(initiative):
             page.goto(base_url + path, wait_until="networkidle", timeout=90_000)
             if first:  # the "Join the Dagster community" modal covers the first page
                 with contextlib.suppress(Exception):  # no modal this time
                     page.get_by_role("button", name="Skip").click(timeout=8_000)
                 first = False
-            page.wait_for_timeout(1500)
+            page.get_by_text(expected).first.wait_for(timeout=60_000)
+            page.wait_for_timeout(1000)
             page.screenshot(path=str(out / f"{name}.png"), full_page=False)
             texts[name] = page.inner_text("body")
         browser.close()

@@ -57,7 +57,7 @@ def test_ui_pages_render_assets_partitions_lineage_and_checks(tmp_path, monkeypa
         texts = screenshots.capture(f"http://127.0.0.1:{port}", out, "init-1")
     finally:
         screenshots.stop(proc)
-    for name, _ in screenshots.pages("init-1"):
+    for name, _, _ in screenshots.pages("init-1"):
         png = out / f"{name}.png"
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 20_000, name
     graph = texts["asset-graph"]

@@ -43,6 +43,20 @@ query ($path: [String!]!) {
 }
 """
 
+WORKSPACE_QUERY = """
+{
+  workspaceOrError {
+    ... on Workspace {
+      locationEntries {
+        name
+        loadStatus
+        locationOrLoadError { __typename ... on PythonError { message } }
+      }
+    }
+  }
+}
+"""
+
 BACKFILL_MUTATION = """
 mutation ($params: LaunchBackfillParams!) {
   launchPartitionBackfill(backfillParams: $params) {
@@ -135,6 +149,15 @@ def test_webserver_graphql_and_daemon_backfill(tmp_path):
                 return False
 
         wait_for(up, 120, "the webserver")
+
+        def location_loaded():
+            entries = graphql(port, WORKSPACE_QUERY, {})["workspaceOrError"]["locationEntries"]
+            entry = entries[0] if entries else None
+            if entry and entry["locationOrLoadError"]["__typename"] == "PythonError":
+                pytest.fail(f"code location failed: {entry['locationOrLoadError']['message']}")
+            return entry is not None and entry["loadStatus"] == "LOADED"
+
+        wait_for(location_loaded, 180, "the code location")
         client = DagsterGraphQLClient("127.0.0.1", port_number=port)
         run_id = client.submit_job_execution("impact_pipeline")
         wait_for(
