@@ -129,6 +129,9 @@ def capture(base_url: str, out: Path, initiative: str) -> dict[str, str]:
                     page.get_by_role("button", name="Skip").click(timeout=8_000)
                 first = False
             page.get_by_text(expected).first.wait_for(timeout=60_000)
+            if name == "portfolio-report":  # open the chart (markdown metadata with the PNG)
+                with contextlib.suppress(Exception):
+                    page.get_by_text("[Show Markdown]").nth(1).click(timeout=5_000)
             page.wait_for_timeout(1000)
             page.screenshot(path=str(out / f"{name}.png"), full_page=False)
             texts[name] = page.inner_text("body")
