@@ -2,13 +2,16 @@
 
 1. The manifest (``configs/pipeline.yaml``): ``budget``, ``scale_sample_size``, ``max_workers``,
    the stage config references ``measure``/``evaluate``/``allocate`` (``{config: file}``) and the
-   ``initiatives``.
+   ``initiatives``; optionally ``parallelism`` (``threads`` (default), ``processes`` or ``auto``: how
+   MEASURE fans out, see :mod:`impact_assets.parallel`), ``allow_partial`` and
+   ``allow_external_paths``.
 2. Stage configs: ``component:`` plus the component's constructor keyword arguments.
 3. Initiatives: ``initiative_id``, ``cost_to_scale``, ``measure_config`` and the optional
    ``value_per_unit`` (what one unit of the measured effect is worth, default 1) and ``name``.
 
 Every path is resolved relative to the YAML file that names it and, unless the manifest sets
-``allow_external_paths: true``, must stay inside the manifest's directory tree. Every problem
+``allow_external_paths: true``, must stay inside the manifest's directory tree; this includes the
+data files a measure config names (``DATA.SOURCE.CONFIG.path``/``scale_path``). Every problem
 raises :class:`ConfigError` naming the file, the key and, where relevant, the initiative.
 Only ``yaml.safe_load`` is used.
 """
@@ -24,6 +27,8 @@ from typing import Any
 
 import yaml
 
+from impact_assets.parallel import PARALLELISM
+
 #: Initiative ids become partition keys and file names.
 INITIATIVE_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 
@@ -36,7 +41,13 @@ _MANIFEST_REQUIRED = (
     "allocate",
     "initiatives",
 )
-_MANIFEST_OPTIONAL = ("max_workers", "allow_external_paths", "allow_partial", "name")
+_MANIFEST_OPTIONAL = (
+    "max_workers",
+    "parallelism",
+    "allow_external_paths",
+    "allow_partial",
+    "name",
+)
 _INITIATIVE_REQUIRED = ("initiative_id", "cost_to_scale", "measure_config")
 _INITIATIVE_OPTIONAL = ("value_per_unit", "name", "description")
 DEFAULT_MAX_WORKERS = 4
@@ -109,6 +120,7 @@ class PipelineConfig:
     allow_external_paths: bool = False
     allow_partial: bool = False
     name: str | None = None
+    parallelism: str = "threads"
 
     @property
     def initiative_ids(self) -> list[str]:
@@ -250,6 +262,8 @@ def _load_initiative(file: Path, index: int, raw: Any, root: Path, allow_externa
     )
     if not measure_config.is_file():
         raise ConfigError(file, f"{key}.measure_config", f"file not found: {measure_config}", ident)
+    if not allow_external:
+        _confine_data_paths(file, measure_config, root, ident)
     return InitiativeConfig(
         initiative_id=ident,
         cost_to_scale=float(cost),
@@ -258,6 +272,40 @@ def _load_initiative(file: Path, index: int, raw: Any, root: Path, allow_externa
         name=raw.get("name"),
         description=raw.get("description"),
     )
+
+
+#: Data files a measure config may name (``DATA.SOURCE.CONFIG.<key>``); confined like the rest.
+_DATA_PATH_KEYS = ("path", "scale_path")
+
+
+def _confine_data_paths(manifest: Path, measure_config: Path, root: Path, initiative: str) -> None:
+    """Refuse data paths in ``measure_config`` that resolve outside the manifest's tree.
+
+    Only the location is checked here; a measure config that does not parse, or names no data
+    file, is left to MEASURE, which reports it for this initiative alone.
+    """
+    try:
+        raw = yaml.safe_load(measure_config.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return
+    section: Any = raw
+    for name in ("DATA", "SOURCE", "CONFIG"):
+        section = section.get(name) if isinstance(section, dict) else None
+    if not isinstance(section, dict):
+        return
+    for key in _DATA_PATH_KEYS:
+        value = section.get(key)
+        if not isinstance(value, str) or not value.strip():
+            continue
+        path = (measure_config.parent / Path(value).expanduser()).resolve()
+        if not path.is_relative_to(root):
+            raise ConfigError(
+                measure_config,
+                f"DATA.SOURCE.CONFIG.{key}",
+                f"path {value!r} resolves to {path}, outside the manifest directory {root}; "
+                f"set 'allow_external_paths: true' in {manifest} to allow it",
+                initiative,
+            )
 
 
 def load_config(path: Path | str) -> PipelineConfig:
@@ -288,6 +336,11 @@ def load_config(path: Path | str) -> PipelineConfig:
     max_workers = _number(
         file, "max_workers", data.get("max_workers", DEFAULT_MAX_WORKERS), integer=True
     )
+    parallelism = data.get("parallelism", "threads")
+    if parallelism not in PARALLELISM:
+        raise ConfigError(
+            file, "parallelism", f"must be one of {', '.join(PARALLELISM)}, got {parallelism!r}"
+        )
     name = data.get("name")
     if name is not None and not isinstance(name, str):
         raise ConfigError(file, "name", f"must be a string, got {name!r}")
@@ -338,4 +391,5 @@ def load_config(path: Path | str) -> PipelineConfig:
         allow_external_paths=allow_external,
         allow_partial=allow_partial,
         name=name,
+        parallelism=parallelism,
     )

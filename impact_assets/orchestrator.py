@@ -7,36 +7,15 @@ equivalent kept for tests, notebooks and advanced use (design: "Concurrency").
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from impact_assets import steps
 from impact_assets.component import PipelineComponent
 from impact_assets.config import PipelineConfig, load_config
+from impact_assets.parallel import map_ordered
 
 log = logging.getLogger(__name__)
-
-T = TypeVar("T")
-R = TypeVar("R")
-
-
-def fan_out(fn: Callable[[T], R], items: Sequence[T], max_workers: int) -> list[R]:
-    """Apply ``fn`` to every item in parallel; results come back in submission order.
-
-    The first exception (in submission order) propagates; remaining work is cancelled.
-    """
-    if not items:
-        return []
-    with ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(items)))) as pool:
-        futures = [pool.submit(fn, item) for item in items]
-        try:
-            return [f.result() for f in futures]
-        except BaseException:
-            for f in futures:
-                f.cancel()
-            raise
 
 
 class Orchestrator:
@@ -76,14 +55,15 @@ class Orchestrator:
         cfg = self.config
         initiatives = list(cfg.initiatives)
 
-        pilot_results = fan_out(
-            lambda i: steps.run_measure(self.measure, i, steps.PILOT),
-            initiatives,
+        pilot_results = map_ordered(
+            steps.measure_task,
+            [(self.measure, i, steps.PILOT, None) for i in initiatives],
             cfg.max_workers,
+            cfg.parallelism,
         )
         log.info("pilot: measured %d initiatives", len(pilot_results))
 
-        evaluate_results = fan_out(
+        evaluate_results = map_ordered(
             lambda pair: steps.run_evaluate(self.evaluate, pair[0], pair[1]),
             list(zip(pilot_results, initiatives, strict=True)),
             cfg.max_workers,
@@ -94,12 +74,11 @@ class Orchestrator:
         selected = steps.initiatives_in_order(cfg, allocate_result["selected_initiatives"])
         log.info("allocate: selected %d of %d", len(selected), len(initiatives))
 
-        scale_results = fan_out(
-            lambda i: steps.run_measure(
-                self.measure, i, steps.SCALE, sample_size=cfg.scale_sample_size
-            ),
-            selected,
+        scale_results = map_ordered(
+            steps.measure_task,
+            [(self.measure, i, steps.SCALE, cfg.scale_sample_size) for i in selected],
             cfg.max_workers,
+            cfg.parallelism,
         )
 
         pilot_by_id = {r["initiative_id"]: r for r in pilot_results}

@@ -84,6 +84,15 @@ def run_measure(
     return validate_measure(raw, initiative.initiative_id, phase)
 
 
+def measure_task(
+    task: tuple[PipelineComponent, InitiativeConfig, str, int | None],
+) -> dict[str, Any]:
+    """``run_measure`` on one ``(component, initiative, phase, sample_size)`` tuple: a top-level
+    function, so that worker processes can run it."""
+    component, initiative, phase, sample_size = task
+    return run_measure(component, initiative, phase, sample_size)
+
+
 def validate_measure(raw: Mapping[str, Any], initiative_id: str, phase: str) -> dict[str, Any]:
     """Validate a MEASURE output dict against :class:`MeasureResult`, keeping extra keys."""
     if not isinstance(raw, Mapping):

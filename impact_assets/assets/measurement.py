@@ -41,14 +41,20 @@ def _describe(record: dict[str, Any]) -> str:
     return str(record.get("status"))
 
 
-def _measure(spec: GraphSpec, component, key: str, phase: str) -> dict[str, Any]:
-    initiative = spec.initiative(key)
+def _measure_all(
+    context: dg.AssetExecutionContext, spec: GraphSpec, component, keys: list[str], phase: str
+) -> dict[str, dict[str, Any]]:
+    """MEASURE every key in ``phase``, in worker processes when the manifest's parallelism says so."""
     sample_size = spec.config.scale_sample_size if phase == steps.SCALE else None
-    return records.guarded(
-        f"{phase}_measurement",
-        key,
-        lambda: component.execute(steps.measure_event(initiative, phase, sample_size)),
-        lambda raw: steps.validate_measure(raw, key, phase),
+    return records.run_partitions(
+        context,
+        phase,
+        keys,
+        records.measure_record,
+        spec.config.max_workers,
+        _describe,
+        payloads=[(component, spec.initiative(key), phase, sample_size) for key in keys],
+        parallelism=spec.config.parallelism,
     )
 
 
@@ -99,14 +105,8 @@ def build(spec: GraphSpec) -> list:
     def pilot_measurement(
         context: dg.AssetExecutionContext, measure: MeasureResource
     ) -> dg.MaterializeResult:
-        component = measure.build()
-        values = records.run_partitions(
-            context,
-            "pilot",
-            list(context.partition_keys),
-            lambda key: _measure(spec, component, key, steps.PILOT),
-            spec.config.max_workers,
-            _describe,
+        values = _measure_all(
+            context, spec, measure.build(), list(context.partition_keys), steps.PILOT
         )
         return partitioned_result(context, values, measure.describe(), _summary)
 
@@ -127,21 +127,22 @@ def build(spec: GraphSpec) -> list:
         measure: MeasureResource,
         allocation: dict[str, dict[str, Any]],
     ) -> dg.MaterializeResult:
-        component = measure.build()
-
-        def work(key: str) -> dict[str, Any]:
-            decision = allocation[key]
-            if not decision.get("selected"):
-                return {
-                    "initiative_id": key,
-                    "status": records.NOT_SELECTED,
-                    "reason": decision.get("reason", "not selected"),
-                }
-            return _measure(spec, component, key, steps.SCALE)
-
-        values = records.run_partitions(
-            context, "scale", list(context.partition_keys), work, spec.config.max_workers, _describe
+        keys = list(context.partition_keys)
+        selected = [key for key in keys if allocation[key].get("selected")]
+        measured = (
+            _measure_all(context, spec, measure.build(), selected, steps.SCALE) if selected else {}
         )
+        values = {
+            key: measured[key]
+            if key in measured
+            else {
+                "initiative_id": key,
+                "status": records.NOT_SELECTED,
+                "reason": allocation[key].get("reason", "not selected"),
+            }
+            for key in keys
+        }
+        context.log.info(f"scale: measured {len(selected)} selected of {len(keys)} initiatives")
         return partitioned_result(context, values, measure.describe(), _summary)
 
     @dg.asset_check(

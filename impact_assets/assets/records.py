@@ -18,15 +18,14 @@ Every partition of every stage asset holds a record with a ``status``:
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import Any
 
 import dagster as dg
 
 from impact_assets.contracts import ContractError
+from impact_assets.parallel import submit_all
 
 OK = "ok"
 FAILED = "failed"
@@ -82,45 +81,62 @@ def json_safe(value: Any) -> Any:
         return repr(value)
 
 
+def measure_record(task: tuple) -> dict[str, Any]:
+    """One guarded MEASURE call, ``(component, initiative, phase, sample_size)``: a top-level
+    function so that worker processes can run it."""
+    from impact_assets import steps
+
+    component, initiative, phase, sample_size = task
+    key = initiative.initiative_id
+    return guarded(
+        f"{phase}_measurement",
+        key,
+        lambda: component.execute(steps.measure_event(initiative, phase, sample_size)),
+        lambda raw: steps.validate_measure(raw, key, phase),
+    )
+
+
+def _timed(call: tuple[Callable[[Any], dict[str, Any]], Any]) -> tuple[dict[str, Any], float]:
+    fn, payload = call
+    start = time.perf_counter()
+    record = fn(payload)
+    return record, time.perf_counter() - start
+
+
 def run_partitions(
     context: dg.AssetExecutionContext,
     label: str,
     keys: Sequence[str],
-    work: Callable[[str], dict[str, Any]],
+    work: Callable[[Any], dict[str, Any]],
     max_workers: int,
     describe: Callable[[dict[str, Any]], str] = lambda r: r.get("status", ""),
+    *,
+    payloads: Sequence[Any] | None = None,
+    parallelism: str = "threads",
 ) -> dict[str, dict[str, Any]]:
     """Run ``work`` for every partition key in parallel; log progress; keep key order.
 
+    ``work`` gets ``payloads[i]`` (default: the key). With ``parallelism`` ``processes`` (or
+    ``auto`` on many keys) ``work`` and its payloads must be picklable (top-level functions).
     If every key failed the step raises, so a one-initiative run that fails is red and stores
     nothing; otherwise failures are stored as records.
     """
+    items = list(payloads) if payloads is not None else list(keys)
     results: dict[str, dict[str, Any]] = {}
     total = len(keys)
-    lock = threading.Lock()
-    done = [0]
-
-    def timed(key: str) -> tuple[str, dict[str, Any], float]:
-        start = time.perf_counter()
-        record = work(key)
-        return key, record, time.perf_counter() - start
-
-    with ThreadPoolExecutor(max_workers=max(1, min(max_workers, total or 1))) as pool:
-        futures = [pool.submit(timed, key) for key in keys]
-        for future in as_completed(futures):
-            key, record, seconds = future.result()
-            with lock:
-                done[0] += 1
-                count = done[0]
-            results[key] = record
-            if record.get("status") in (FAILED, CONTRACT_VIOLATION):
-                context.log.error(
-                    f"{label} {count}/{total} {key}: {record['status']}: {record.get('error')}"
-                )
-            else:
-                context.log.info(
-                    f"{label} {count}/{total} {key}: {describe(record)}, {seconds:.2f} s"
-                )
+    calls = [(work, item) for item in items]
+    for count, (index, future) in enumerate(
+        submit_all(_timed, calls, max_workers, parallelism), start=1
+    ):
+        key = keys[index]
+        record, seconds = future.result()
+        results[key] = record
+        if record.get("status") in (FAILED, CONTRACT_VIOLATION):
+            context.log.error(
+                f"{label} {count}/{total} {key}: {record['status']}: {record.get('error')}"
+            )
+        else:
+            context.log.info(f"{label} {count}/{total} {key}: {describe(record)}, {seconds:.2f} s")
     bad = [k for k in keys if results[k].get("status") == FAILED]
     if keys and len(bad) == len(keys):
         raise dg.Failure(

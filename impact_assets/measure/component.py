@@ -33,7 +33,7 @@ from typing import Any
 import pandas as pd
 
 from impact_assets.component import PipelineComponent
-from impact_assets.contracts import MeasureResult
+from impact_assets.contracts import MIN_SAMPLE_SIZE, MeasureResult
 from impact_assets.measure.config import (
     PHASES,
     MeasureConfigError,
@@ -96,6 +96,16 @@ class Measure(PipelineComponent):
     def params(self) -> dict[str, Any]:
         return {"storage_url": self.storage_url}
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Sent to worker processes (impact_assets.parallel) without the cache and its lock."""
+        return {"storage_url": self.storage_url, "storage_root": self.storage_root}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.storage_url = state["storage_url"]
+        self.storage_root = state["storage_root"]
+        self._cache = OrderedDict()
+        self._lock = threading.Lock()
+
     # ----------------------------------------------------------------- config cache
 
     def _read_config(self, path: Path, initiative_id: str) -> dict[str, Any]:
@@ -151,6 +161,18 @@ class Measure(PipelineComponent):
         # 4: data
         source = load_source(cfg, plan)
         units = count_units(source.data)
+        if units < MIN_SAMPLE_SIZE:
+            unit = "distinct product_id values" if "product_id" in source.data.columns else "rows"
+            key = (
+                "scale_path"
+                if source.info.get("phase") == "scale" and not source.simulated
+                else "path"
+            )
+            raise cfg.error(
+                f"DATA.SOURCE.CONFIG.{key}",
+                f"the data hold {units} units ({unit}); a measurement needs at least "
+                f"{MIN_SAMPLE_SIZE}",
+            )
         try:
             transformed = apply_transform(cfg.transform_name, source.data, cfg.transform_params)
         except TransformError as exc:

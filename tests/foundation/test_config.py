@@ -104,6 +104,11 @@ def test_unknown_initiative_key_names_initiative(tmp_path):
         ("scale_sample_size", 0, "scale_sample_size: must be > 0, got 0"),
         ("max_workers", 0, "max_workers: must be > 0, got 0"),
         ("max_workers", True, "max_workers: must be an integer, got bool True"),
+        (
+            "parallelism",
+            "gpu",
+            "parallelism: must be one of auto, threads, processes, got 'gpu'",
+        ),
     ],
 )
 def test_bad_top_level_values(manifest, key, value, expected):

@@ -149,3 +149,24 @@ def test_import_has_no_side_effects():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_processes_give_the_same_results_as_threads(tmp_path):
+    """MEASURE in worker processes (spawned) returns exactly what threads return."""
+    from impact_assets.synthetic_portfolio import write_portfolio
+
+    results = {}
+    for mode in ("threads", "processes"):
+        path = write_portfolio(tmp_path / mode, 4, seed=3, n_products=40, scale_sample_size=60)
+        text = path.read_text().replace("max_workers: 2", f"max_workers: 2\nparallelism: {mode}")
+        path.write_text(text.replace("./data/measure", str(tmp_path / mode / "store")))
+        stage = path.parent / "stages" / "measure.yaml"
+        stage.write_text(stage.read_text().replace("./data/measure", str(tmp_path / "store")))
+        assert load_config(path).parallelism == mode
+        out = Orchestrator.from_config(path).run()
+        for key in ("pilot_results", "scale_results"):
+            for item in out[key]:
+                item.pop("job_dir", None)
+        results[mode] = out
+    assert results["threads"] == results["processes"]
+    assert results["threads"]["pilot_results"]
