@@ -33,9 +33,11 @@ def latest_materialization(
         ),
         limit=1,
     ).records
-    if not records:
-        return None
-    record = records[0]
+    return _pointer(records[0], asset, partition) if records else None
+
+
+def _pointer(record: Any, asset: str, partition: str | None) -> dict[str, Any]:
+    """What lineage keeps of one materialization record."""
     event = record.asset_materialization
     metadata = event.metadata if event is not None else {}
     tags = (event.tags if event is not None else None) or {}
@@ -78,20 +80,7 @@ def latest_materializations(
     ).records
     for record in fetched:
         partition = wanted[record.storage_id]
-        event = record.asset_materialization
-        metadata = event.metadata if event is not None else {}
-        tags = (event.tags if event is not None else None) or {}
-        pointers[partition] = {
-            "asset": asset,
-            "partition": partition,
-            "storage_id": record.storage_id,
-            "run_id": record.run_id,
-            "timestamp": record.timestamp,
-            "data_version": tags.get(DATA_VERSION_TAG),
-            "code_version": tags.get(CODE_VERSION_TAG),
-            "content_sha256": _metadata_value(metadata.get("content_sha256")),
-            "component": _metadata_value(metadata.get("component")),
-        }
+        pointers[partition] = _pointer(record, asset, partition)
     return pointers
 
 

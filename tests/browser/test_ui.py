@@ -9,12 +9,11 @@ which serves the UI on 127.0.0.1 and captures the asset graph, the partitions of
 import importlib.util
 import os
 import shutil
-import subprocess
 import sys
 
 import pytest
 
-from tests.pipeline_assets.test_cli import BIN, ROOT, cli_env, fake_manifest
+from tests.pipeline_assets.test_cli import PIPELINE, ROOT, cli_env, dagster, fake_manifest
 
 HAVE_BROWSER = shutil.which("chromium") is not None and importlib.util.find_spec("playwright")
 if not HAVE_BROWSER and os.environ.get("IMPACT_REQUIRE_BROWSER") == "1":
@@ -26,22 +25,7 @@ pytestmark = pytest.mark.skipif(not HAVE_BROWSER, reason="needs /usr/bin/chromiu
 def test_ui_pages_render_assets_partitions_lineage_and_checks(tmp_path, monkeypatch):
     home = tmp_path / "home"
     env = cli_env(home, fake_manifest(tmp_path / "project"))
-    subprocess.run(
-        [
-            str(BIN / "dagster"),
-            "job",
-            "execute",
-            "-m",
-            "impact_assets.definitions",
-            "-j",
-            "impact_pipeline",
-        ],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        capture_output=True,
-        timeout=600,
-    )
+    dagster(PIPELINE, env, check=True)
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     sys.path.insert(0, str(ROOT / "scripts"))

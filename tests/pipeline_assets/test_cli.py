@@ -32,25 +32,26 @@ def cli_env(home: Path, manifest: Path) -> dict[str, str]:
     }
 
 
-def test_dagster_job_execute_runs_the_whole_pipeline_in_one_run(tmp_path):
-    manifest = fake_manifest(tmp_path / "project")
-    env = cli_env(tmp_path / "home", manifest)
-    out = subprocess.run(
-        [
-            str(BIN / "dagster"),
-            "job",
-            "execute",
-            "-m",
-            "impact_assets.definitions",
-            "-j",
-            "impact_pipeline",
-        ],
+PIPELINE = ["job", "execute", "-m", "impact_assets.definitions", "-j", "impact_pipeline"]
+
+
+def dagster(args: list[str], env: dict[str, str], check: bool = False):
+    """Run the ``dagster`` CLI from the project root, as a user would."""
+    return subprocess.run(
+        [str(BIN / "dagster"), *args],
         cwd=ROOT,
         env=env,
         capture_output=True,
         text=True,
         timeout=600,
+        check=check,
     )
+
+
+def test_dagster_job_execute_runs_the_whole_pipeline_in_one_run(tmp_path):
+    manifest = fake_manifest(tmp_path / "project")
+    env = cli_env(tmp_path / "home", manifest)
+    out = dagster(PIPELINE, env)
     assert out.returncode == 0, out.stderr[-3000:]
     log = out.stdout + out.stderr
     assert "pilot 3/3" in log and "RUN_SUCCESS" in log
@@ -70,9 +71,8 @@ def test_dagster_job_execute_runs_the_whole_pipeline_in_one_run(tmp_path):
 def test_asset_materialize_refreshes_one_initiative(tmp_path):
     manifest = fake_manifest(tmp_path / "project")
     env = cli_env(tmp_path / "home", manifest)
-    out = subprocess.run(
+    out = dagster(
         [
-            str(BIN / "dagster"),
             "asset",
             "materialize",
             "-m",
@@ -82,11 +82,7 @@ def test_asset_materialize_refreshes_one_initiative(tmp_path):
             "--partition",
             "init-2",
         ],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
+        env,
     )
     assert out.returncode == 0, out.stderr[-3000:]
     with dg.DagsterInstance.from_config(str(tmp_path / "home")) as instance:
@@ -98,22 +94,7 @@ def test_bad_manifest_gives_one_clear_line_and_exit_2(tmp_path):
     manifest = fake_manifest(tmp_path / "project")
     manifest.write_text(manifest.read_text().replace("budget: 30.0", "budget: -3"))
     env = cli_env(tmp_path / "home", manifest)
-    out = subprocess.run(
-        [
-            str(BIN / "dagster"),
-            "job",
-            "execute",
-            "-m",
-            "impact_assets.definitions",
-            "-j",
-            "impact_pipeline",
-        ],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    out = dagster(PIPELINE, env)
     assert out.returncode == 2
     assert f"error: {manifest}: budget: must be > 0, got -3" in out.stderr
     assert "Traceback" not in out.stderr
@@ -131,22 +112,7 @@ def test_report_command_prints_the_table_and_exports(tmp_path):
     )
     assert missing.returncode == 2
     assert missing.stderr.strip().startswith("error: no portfolio_report has been materialized")
-    subprocess.run(
-        [
-            str(BIN / "dagster"),
-            "job",
-            "execute",
-            "-m",
-            "impact_assets.definitions",
-            "-j",
-            "impact_pipeline",
-        ],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        capture_output=True,
-        timeout=600,
-    )
+    dagster(PIPELINE, env, check=True)
     out = subprocess.run(
         [
             python,
