@@ -79,6 +79,15 @@ class StageConfig:
     component: str
     params: dict[str, Any] = field(default_factory=dict)
 
+    def validate(self) -> None:
+        """Resolve the component and check its parameters without building it."""
+        from impact_assets.registry import ComponentError, validate_component
+
+        try:
+            validate_component(self.component, self.params)
+        except ComponentError as exc:
+            raise ConfigError(self.path, "component", str(exc)) from exc
+
     def build(self):
         """Construct the component through the registry; errors name this file."""
         from impact_assets.registry import ComponentError, build_component

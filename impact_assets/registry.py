@@ -154,6 +154,15 @@ def _check_params(name: str, cls: type, params: Mapping[str, Any]) -> None:
             )
 
 
+def validate_component(
+    name: str, params: Mapping[str, Any] | None = None
+) -> type[PipelineComponent]:
+    """Resolve ``name`` and check ``params`` against its constructor, without building it."""
+    cls = resolve_component(name)
+    _check_params(name, cls, dict(params or {}))
+    return cls
+
+
 def build_component(name: str, params: Mapping[str, Any] | None = None) -> PipelineComponent:
     """Resolve ``name`` and construct it with ``params`` as keyword arguments."""
     cls = resolve_component(name)

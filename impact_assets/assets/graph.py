@@ -27,6 +27,8 @@ def build_definitions(
     config: PipelineConfig, backfill_policy: dg.BackfillPolicy | None = None
 ) -> dg.Definitions:
     """Every asset, check, job and resource for one manifest."""
+    for stage in (config.measure, config.evaluate, config.allocate):
+        stage.validate()  # an unknown component or parameter fails here, naming the stage file
     spec = GraphSpec.from_config(config, backfill_policy)
     nodes = [
         *measurement.build(spec),

@@ -146,3 +146,14 @@ def test_report_command_prints_the_table_and_exports(tmp_path):
 
     frame = pd.read_parquet(exports / "portfolio_report.parquet")
     assert list(frame["initiative"]) == ["init-1", "init-2", "init-3"]
+
+
+def test_unknown_component_gives_one_clear_line_naming_the_stage_file(tmp_path):
+    manifest = fake_manifest(tmp_path / "project")
+    stage = manifest.parent / "stages" / "allocate.yaml"
+    stage.write_text("component: MinimaxRegretAlocate\n")
+    out = dagster(PIPELINE, cli_env(tmp_path / "home", manifest))
+    assert out.returncode == 2
+    line = out.stderr.strip().splitlines()[-1]
+    assert line.startswith(f"error: {stage}: component: Unknown component 'MinimaxRegretAlocate'")
+    assert "Did you mean 'MinimaxRegretAllocate'?" in line and "Traceback" not in out.stderr
