@@ -42,6 +42,10 @@ def build_definitions(
         assets=assets,
         asset_checks=checks,
         jobs=jobs.build(spec),
+        # Every step of a run in one process (UI launches and backfill runs included): a step
+        # per process costs about a minute per run here and buys nothing, since each step
+        # already fans out over initiatives.
+        executor=dg.in_process_executor,
         resources={
             "measure": MeasureResource.from_stage(config.measure),
             "evaluate": EvaluateResource.from_stage(config.evaluate),

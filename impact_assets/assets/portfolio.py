@@ -99,13 +99,16 @@ def decision_for(portfolio: dict[str, Any], key: str) -> dict[str, Any]:
         if key in effective:
             record["predicted_return_effective"] = effective[key]
         return record
-    excluded = (portfolio.get("detail") or {}).get("excluded") or {}
+    detail = portfolio.get("detail") or {}
+    excluded = detail.get("excluded") or {}
+    status = portfolio.get("status")
     if key in portfolio.get("excluded_failed", {}):
         reason = f"evaluation failed: {portfolio['excluded_failed'][key]}"
+    elif status in EXPLAINED_STATUSES and status != "time_limit":
+        why = detail.get("status_reason") or detail.get("reason")
+        reason = f"allocation status {status}" + (f": {why}" if why else "")
     elif key in excluded:
         reason = str(excluded[key])
-    elif portfolio.get("status") in EXPLAINED_STATUSES:
-        reason = f"allocation status {portfolio.get('status')}"
     else:
         reason = "not chosen by the allocation rule"
     record["budget_allocated"] = 0.0

@@ -67,7 +67,10 @@ def outcome_for(spec: GraphSpec, key: str, inputs: dict[str, dict[str, Any]]) ->
         "predicted_returns": {key: decision["predicted_return"]},
         "budget_allocated": {key: decision["budget_allocated"]},
     }
-    report = steps.build_outcome_report(pilot, evaluation, allocation_view, scale)
+    try:
+        report = steps.build_outcome_report(pilot, evaluation, allocation_view, scale)
+    except ContractError as exc:  # e.g. scale_sample_size below the pilot's sample size
+        return {**base, "status": records.FAILED, "error": str(exc)}
     return {**base, **report, "status": records.OK, "outcome": SCALED}
 
 

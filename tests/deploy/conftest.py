@@ -1,0 +1,3 @@
+"""Fixtures for the PostgreSQL instance tests."""
+
+from tests.deploy.pg_support import pg_database as pg_database
