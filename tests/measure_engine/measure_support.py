@@ -21,8 +21,20 @@ from impact_assets.measure.models.base import MODEL_REGISTRY, Model, ModelError,
 
 TEST_MODEL = "test_difference"
 
-REFERENCE_CONFIGS = Path("/work/shared/reference/impact-loop/configs")
-REFERENCE_ENVELOPES = Path("/work/shared/reference/envelopes")
+# The reference material lies beside the clone (CI) or in the workplace's shared folder.
+REFERENCE = next(
+    (
+        candidate
+        for candidate in (
+            Path(__file__).resolve().parents[3] / "shared" / "reference",
+            Path("/work/shared/reference"),
+        )
+        if candidate.is_dir()
+    ),
+    Path(__file__).resolve().parents[3] / "shared" / "reference",
+)
+REFERENCE_CONFIGS = REFERENCE / "impact-loop" / "configs"
+REFERENCE_ENVELOPES = REFERENCE / "envelopes"
 DEMO_INITIATIVES = (
     "product-desc-enhancement",
     "checkout-flow-optimization",
