@@ -84,7 +84,7 @@ def test_daemon_backfills_fifty_initiatives_in_batches_of_ten(tmp_path, pg_datab
                 "load_from": [
                     {
                         "python_module": {
-                            "module_name": "tests.deploy.inprocess_location",
+                            "module_name": "impact_assets.definitions",
                             "working_directory": str(ROOT),
                             "location_name": "impact_assets",
                         }

@@ -23,7 +23,6 @@ def test_concurrent_single_initiative_refreshes(tmp_path):
     # races in Dagster's schema migration; docs/reliability.md).
     dg.DagsterInstance.from_config(str(tmp_path / "home")).dispose()
     command = [str(BIN / "dagster"), "asset", "materialize", "-m", "impact_assets.definitions"]
-    command += ["--config-json", json.dumps({"execution": {"config": {"in_process": {}}}})]
     command += ["--select", "pilot_measurement,evaluation", "--partition"]
     procs = [
         subprocess.Popen(
