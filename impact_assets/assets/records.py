@@ -18,6 +18,7 @@ Every partition of every stage asset holds a record with a ``status``:
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -72,11 +73,23 @@ def guarded(
 
 
 def json_safe(value: Any) -> Any:
-    """Best-effort JSON-safe copy of a component's raw output, for the record."""
+    """A strict-JSON copy of a component's raw output, for the record: enums and numpy scalars as
+    plain values, NaN and infinities as their text (``"nan"``), anything else as its ``repr``."""
     from impact_assets.contracts import _json_safe as convert
 
+    def clean(item: Any) -> Any:
+        if isinstance(item, dict):
+            return {str(k): clean(v) for k, v in item.items()}
+        if isinstance(item, list):
+            return [clean(v) for v in item]
+        if isinstance(item, float) and not math.isfinite(item):
+            return repr(item)
+        if item is None or isinstance(item, str | int | float | bool):
+            return item
+        return repr(item)
+
     try:
-        return convert(value)
+        return clean(convert(value))
     except Exception:
         return repr(value)
 

@@ -153,3 +153,24 @@ def test_all_failing_single_partition_run_is_red_and_stores_nothing(tmp_path, in
         unregister_component("BrokenMeasure")
     assert not result.success
     assert not instance.get_materialized_partitions(dg.AssetKey("pilot_measurement"))
+
+
+def test_non_finite_output_is_a_contract_violation_stored_as_strict_json(tmp_path, instance):
+    class NaNMeasure(FakeMeasure):
+        def execute(self, event):
+            out = super().execute(event)
+            if event["initiative_id"] == "init-1":
+                out["effect_estimate"] = float("nan")
+            return out
+
+    register_component("NaNMeasure", NaNMeasure)
+    try:
+        defs = make_defs(tmp_path, measure={"component": "NaNMeasure"})
+        result = materialize(defs, instance, ["pilot_measurement"], "init-1")
+    finally:
+        unregister_component("NaNMeasure")
+    assert not result.success  # the blocking check failed
+    record = stored(instance, "pilot_measurement", "init-1")
+    assert record["status"] == "contract_violation"
+    assert record["raw"]["effect_estimate"] == "nan"
+    assert "'effect_estimate': must be a finite number" in record["error"]
