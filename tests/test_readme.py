@@ -15,6 +15,8 @@ import dagster as dg
 import requests
 import yaml
 
+from tests.pipeline_assets.test_cli import new_instance_home
+
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
 BIN = Path(sys.executable).parent
@@ -37,8 +39,7 @@ def section(title: str) -> str:
 
 
 def env_with_home(home: Path) -> dict[str, str]:
-    home.mkdir(parents=True, exist_ok=True)
-    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    new_instance_home(home)
     env = {k: v for k, v in os.environ.items() if k != "IMPACT_MANIFEST"}
     return {**env, "DAGSTER_HOME": str(home)}
 

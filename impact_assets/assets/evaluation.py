@@ -9,11 +9,11 @@ from impact_assets.assets import records
 from impact_assets.assets.manifest import GraphSpec
 from impact_assets.assets.resources import EvaluateResource
 from impact_assets.assets.results import (
-    CODE_VERSION,
     contract_check_result,
     partitioned_result,
+    stage_asset,
 )
-from impact_assets.contracts import ContractError, EvaluateResult
+from impact_assets.contracts import EvaluateResult
 
 
 def _summary(record: dict[str, Any]) -> dict[str, Any]:
@@ -30,46 +30,33 @@ def _summary(record: dict[str, Any]) -> dict[str, Any]:
 
 
 def verify_evaluations(spec: GraphSpec, values: dict[str, dict[str, Any]]) -> dict[str, tuple]:
-    verdicts: dict[str, tuple[bool, str]] = {}
-    for key, record in values.items():
-        status = record.get("status")
-        if status == records.OK:
-            try:
-                result = EvaluateResult.from_dict(record)
-            except ContractError as exc:
-                verdicts[key] = (False, str(exc))
-                continue
-            expected_cost = spec.initiative(key).cost_to_scale
-            if result.initiative_id != key:
-                verdicts[key] = (False, f"record carries initiative_id={result.initiative_id!r}")
-            elif result.cost != expected_cost:
-                verdicts[key] = (
-                    False,
-                    f"cost={result.cost!r} differs from the manifest cost_to_scale={expected_cost!r}",
-                )
-            else:
-                verdicts[key] = (True, "EvaluateResult valid")
-        elif status == records.CONTRACT_VIOLATION:
-            verdicts[key] = (False, str(record.get("error")))
-        elif status == records.FAILED:
-            verdicts[key] = (True, f"failed: {record.get('error')}")
-        else:
-            verdicts[key] = (False, f"unknown record status {status!r}")
-    return verdicts
+    """Contract verdict per initiative: EvaluateResult valid and the manifest's cost."""
+
+    def check(key: str, record: dict[str, Any]) -> records.Verdict:
+        result = EvaluateResult.from_dict(record)
+        expected_cost = spec.initiative(key).cost_to_scale
+        if result.initiative_id != key:
+            return (False, f"record carries initiative_id={result.initiative_id!r}")
+        if result.cost != expected_cost:
+            return (
+                False,
+                f"cost={result.cost!r} differs from the manifest cost_to_scale={expected_cost!r}",
+            )
+        return (True, "EvaluateResult valid")
+
+    return records.verdicts(values, check)
 
 
 def build(spec: GraphSpec) -> list:
     @dg.asset(
-        name="evaluation",
-        group_name="impact",
-        partitions_def=spec.partitions,
-        backfill_policy=spec.backfill_policy,
-        code_version=CODE_VERSION,
-        kinds={"python"},
-        description=(
-            "EVALUATE: how far to trust the pilot measurement (confidence) and the worst, median "
-            "and best return, with the manifest's cost_to_scale (and value_per_unit)."
-        ),
+        **stage_asset(
+            "evaluation",
+            (
+                "EVALUATE: how far to trust the pilot measurement (confidence) and the worst, median "
+                "and best return, with the manifest's cost_to_scale (and value_per_unit)."
+            ),
+            spec,
+        )
     )
     def evaluation(
         context: dg.AssetExecutionContext,

@@ -14,11 +14,11 @@ from impact_assets.assets import records
 from impact_assets.assets.manifest import GraphSpec
 from impact_assets.assets.resources import MeasureResource
 from impact_assets.assets.results import (
-    CODE_VERSION,
     contract_check_result,
     partitioned_result,
+    stage_asset,
 )
-from impact_assets.contracts import ContractError, MeasureResult
+from impact_assets.contracts import MeasureResult
 
 
 def _summary(record: dict[str, Any]) -> dict[str, Any]:
@@ -60,47 +60,32 @@ def _measure_all(
 
 def verify_measurements(values: dict[str, dict[str, Any]], phase: str) -> dict[str, tuple]:
     """Contract verdict per initiative for stored measurement records."""
-    verdicts: dict[str, tuple[bool, str]] = {}
-    for key, record in values.items():
-        status = record.get("status")
-        if status == records.OK:
-            try:
-                result = MeasureResult.from_dict(record)
-            except ContractError as exc:
-                verdicts[key] = (False, str(exc))
-                continue
-            if result.initiative_id != key or result.phase != phase:
-                verdicts[key] = (
-                    False,
-                    f"record for {key!r} has initiative_id={result.initiative_id!r}, "
-                    f"phase={result.phase!r}",
-                )
-            else:
-                verdicts[key] = (True, "MeasureResult valid")
-        elif status == records.CONTRACT_VIOLATION:
-            verdicts[key] = (False, str(record.get("error")))
-        elif status in (records.FAILED, records.NOT_SELECTED):
-            verdicts[key] = (True, f"{status}: {record.get('error') or record.get('reason')}")
-        else:
-            verdicts[key] = (False, f"unknown record status {status!r}")
-    return verdicts
+
+    def check(key: str, record: dict[str, Any]) -> records.Verdict:
+        result = MeasureResult.from_dict(record)
+        if result.initiative_id != key or result.phase != phase:
+            return (
+                False,
+                f"record for {key!r} has initiative_id={result.initiative_id!r}, "
+                f"phase={result.phase!r}",
+            )
+        return (True, "MeasureResult valid")
+
+    return records.verdicts(values, check, (records.FAILED, records.NOT_SELECTED))
 
 
 def build(spec: GraphSpec) -> list:
     partitions = spec.partitions
-    policy = spec.backfill_policy
 
     @dg.asset(
-        name="pilot_measurement",
-        group_name="impact",
-        partitions_def=partitions,
-        backfill_policy=policy,
-        code_version=CODE_VERSION,
-        kinds={"python"},
-        description=(
-            "MEASURE at pilot scale for one initiative: the causal effect estimate with its "
-            "confidence interval and p-value (None where the method has none)."
-        ),
+        **stage_asset(
+            "pilot_measurement",
+            (
+                "MEASURE at pilot scale for one initiative: the causal effect estimate with its "
+                "confidence interval and p-value (None where the method has none)."
+            ),
+            spec,
+        )
     )
     def pilot_measurement(
         context: dg.AssetExecutionContext, measure: MeasureResource
@@ -111,16 +96,14 @@ def build(spec: GraphSpec) -> list:
         return partitioned_result(context, values, measure.describe(), _summary)
 
     @dg.asset(
-        name="scale_measurement",
-        group_name="impact",
-        partitions_def=partitions,
-        backfill_policy=policy,
-        code_version=CODE_VERSION,
-        kinds={"python"},
-        description=(
-            "MEASURE again at scale_sample_size for initiatives the portfolio selected; an "
-            "explicit not_selected record (no measurement) for the others."
-        ),
+        **stage_asset(
+            "scale_measurement",
+            (
+                "MEASURE again at scale_sample_size for initiatives the portfolio selected; an "
+                "explicit not_selected record (no measurement) for the others."
+            ),
+            spec,
+        )
     )
     def scale_measurement(
         context: dg.AssetExecutionContext,

@@ -11,10 +11,10 @@ from impact_assets.assets import lineage, records
 from impact_assets.assets.manifest import GraphSpec
 from impact_assets.assets.resources import AllocateResource
 from impact_assets.assets.results import (
-    CODE_VERSION,
     contract_check_result,
     data_version_for,
     partitioned_result,
+    stage_asset,
 )
 from impact_assets.assets.storage import content_hash
 from impact_assets.contracts import AllocateResult, ContractError
@@ -118,21 +118,19 @@ def decision_for(portfolio: dict[str, Any], key: str) -> dict[str, Any]:
 
 def build(spec: GraphSpec) -> list:
     @dg.asset(
-        name="portfolio",
-        group_name="impact",
-        backfill_policy=dg.BackfillPolicy.single_run(),
-        code_version=CODE_VERSION,
-        kinds={"python"},
-        ins={
-            "evaluation": dg.AssetIn(
-                partition_mapping=dg.AllPartitionMapping(),
-                metadata={"allow_missing_partitions": True},
-            )
-        },
-        description=(
-            "ALLOCATE once over every initiative's evaluation: the portfolio the budget can fund. "
-            "Refuses, naming them, when evaluations are missing or failed."
-        ),
+        **stage_asset(
+            "portfolio",
+            (
+                "ALLOCATE once over every initiative's evaluation: the portfolio the budget can fund. "
+                "Refuses, naming them, when evaluations are missing or failed."
+            ),
+            ins={
+                "evaluation": dg.AssetIn(
+                    partition_mapping=dg.AllPartitionMapping(),
+                    metadata={"allow_missing_partitions": True},
+                )
+            },
+        )
     )
     def portfolio(
         context: dg.AssetExecutionContext,
@@ -168,17 +166,15 @@ def build(spec: GraphSpec) -> list:
         )
 
     @dg.asset(
-        name="allocation",
-        group_name="impact",
-        partitions_def=spec.partitions,
-        backfill_policy=spec.backfill_policy,
-        code_version=CODE_VERSION,
-        kinds={"python"},
-        description=(
-            "One initiative's decision read from the portfolio: selected or not, budget "
-            "allocated, predicted return, the reason when excluded, and the portfolio "
-            "materialization it came from."
-        ),
+        **stage_asset(
+            "allocation",
+            (
+                "One initiative's decision read from the portfolio: selected or not, budget "
+                "allocated, predicted return, the reason when excluded, and the portfolio "
+                "materialization it came from."
+            ),
+            spec,
+        )
     )
     def allocation(
         context: dg.AssetExecutionContext, portfolio: dict[str, Any]

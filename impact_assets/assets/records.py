@@ -72,6 +72,38 @@ def guarded(
         }
 
 
+Verdict = tuple[bool, str]
+
+
+def verdicts(
+    values: Mapping[str, Mapping[str, Any]],
+    check_ok: Callable[[str, Mapping[str, Any]], Verdict],
+    explained: tuple[str, ...] = (FAILED,),
+) -> dict[str, Verdict]:
+    """The contract check's verdict for every initiative's stored record.
+
+    ``ok`` records go through ``check_ok`` (a :class:`ContractError` fails them); a
+    ``contract_violation`` fails; the ``explained`` statuses pass when they carry their error or
+    reason; anything else fails.
+    """
+    out: dict[str, Verdict] = {}
+    for key, record in values.items():
+        status = record.get("status")
+        if status == OK:
+            try:
+                out[key] = check_ok(key, record)
+            except ContractError as exc:
+                out[key] = (False, str(exc))
+        elif status == CONTRACT_VIOLATION:
+            out[key] = (False, str(record.get("error")))
+        elif status in explained:
+            detail = record.get("error") or record.get("reason")
+            out[key] = (bool(detail), f"{status}: {detail}")
+        else:
+            out[key] = (False, f"unknown record status {status!r}")
+    return out
+
+
 def json_safe(value: Any) -> Any:
     """A strict-JSON copy of a component's raw output, for the record: enums and numpy scalars as
     plain values, NaN and infinities as their text (``"nan"``), anything else as its ``repr``."""

@@ -12,10 +12,10 @@ from impact_assets import reporting, steps
 from impact_assets.assets import lineage, records
 from impact_assets.assets.manifest import GraphSpec
 from impact_assets.assets.results import (
-    CODE_VERSION,
     contract_check_result,
     data_version_for,
     partitioned_result,
+    stage_asset,
 )
 from impact_assets.assets.storage import content_hash
 from impact_assets.contracts import ContractError, OutcomeReport
@@ -75,46 +75,29 @@ def outcome_for(spec: GraphSpec, key: str, inputs: dict[str, dict[str, Any]]) ->
 
 
 def verify_reports(values: dict[str, dict[str, Any]]) -> dict[str, tuple[bool, str]]:
-    verdicts: dict[str, tuple[bool, str]] = {}
-    for key, record in values.items():
-        status = record.get("status")
-        if status == records.OK:
-            try:
-                OutcomeReport.from_dict(record)
-            except ContractError as exc:
-                verdicts[key] = (False, str(exc))
-                continue
-            consistent = all(
-                pointer.get("consistent", False)
-                for name, pointer in record.get("lineage", {}).get("inputs", {}).items()
-            )
-            verdicts[key] = (
-                (True, "OutcomeReport valid")
-                if consistent
-                else (False, "lineage does not match the values the report consumed")
-            )
-        elif status == records.NOT_SCALED:
-            verdicts[key] = (bool(record.get("reason")), str(record.get("reason")))
-        elif status == records.FAILED:
-            verdicts[key] = (True, f"failed: {record.get('error')}")
-        else:
-            verdicts[key] = (False, f"unknown record status {status!r}")
-    return verdicts
+    """Contract verdict per initiative: OutcomeReport valid and lineage consistent."""
+
+    def check(key: str, record: dict[str, Any]) -> records.Verdict:
+        OutcomeReport.from_dict(record)
+        inputs = record.get("lineage", {}).get("inputs", {})
+        if all(pointer.get("consistent", False) for pointer in inputs.values()):
+            return (True, "OutcomeReport valid")
+        return (False, "lineage does not match the values the report consumed")
+
+    return records.verdicts(values, check, (records.FAILED, records.NOT_SCALED))
 
 
 def build(spec: GraphSpec) -> list:
     @dg.asset(
-        name="outcome_report",
-        group_name="impact",
-        partitions_def=spec.partitions,
-        backfill_policy=spec.backfill_policy,
-        code_version=CODE_VERSION,
-        kinds={"python"},
-        description=(
-            "Predicted against actual for a scaled initiative (prediction error, sample sizes, "
-            "budget, confidence, model type), or a not_scaled report with the reason; with the "
-            "lineage of every input it consumed."
-        ),
+        **stage_asset(
+            "outcome_report",
+            (
+                "Predicted against actual for a scaled initiative (prediction error, sample sizes, "
+                "budget, confidence, model type), or a not_scaled report with the reason; with the "
+                "lineage of every input it consumed."
+            ),
+            spec,
+        )
     )
     def outcome_report(
         context: dg.AssetExecutionContext,
@@ -197,23 +180,21 @@ def build(spec: GraphSpec) -> list:
         )
 
     @dg.asset(
-        name="portfolio_report",
-        group_name="impact",
-        backfill_policy=dg.BackfillPolicy.single_run(),
-        code_version=CODE_VERSION,
-        kinds={"python"},
-        ins={
-            "outcome_report": dg.AssetIn(
-                partition_mapping=dg.AllPartitionMapping(),
-                metadata={"allow_missing_partitions": True},
+        **stage_asset(
+            "portfolio_report",
+            (
+                "Every initiative's outcome in one table (pilot estimate and CI, confidence, cost, "
+                "selected or why not, actual at scale, error), portfolio figures, a chart, and CSV "
+                "and Parquet exports."
             ),
-            "portfolio": dg.AssetIn(),
-        },
-        description=(
-            "Every initiative's outcome in one table (pilot estimate and CI, confidence, cost, "
-            "selected or why not, actual at scale, error), portfolio figures, a chart, and CSV "
-            "and Parquet exports."
-        ),
+            ins={
+                "outcome_report": dg.AssetIn(
+                    partition_mapping=dg.AllPartitionMapping(),
+                    metadata={"allow_missing_partitions": True},
+                ),
+                "portfolio": dg.AssetIn(),
+            },
+        )
     )
     def portfolio_report(
         context: dg.AssetExecutionContext,

@@ -13,6 +13,28 @@ from impact_assets.assets.storage import content_hash
 CODE_VERSION = "1"
 
 
+def stage_asset(name: str, description: str, spec=None, **extra: Any) -> dict[str, Any]:
+    """Keyword arguments shared by every asset of the ``impact`` group.
+
+    With ``spec`` the asset is partitioned by initiative under the manifest's backfill policy;
+    without it, unpartitioned and single-run.
+    """
+    kwargs: dict[str, Any] = {
+        "name": name,
+        "group_name": "impact",
+        "code_version": CODE_VERSION,
+        "kinds": {"python"},
+        "description": description,
+        **extra,
+    }
+    if spec is None:
+        kwargs["backfill_policy"] = dg.BackfillPolicy.single_run()
+    else:
+        kwargs["partitions_def"] = spec.partitions
+        kwargs["backfill_policy"] = spec.backfill_policy
+    return kwargs
+
+
 def data_version_for(values: Mapping[str, Any]) -> dg.DataVersion:
     """Content hash of the stored value: of the record itself for a one-initiative run, of the
     ``{initiative: record}`` mapping for a multi-initiative run (Dagster has one data version per

@@ -21,9 +21,17 @@ def fake_manifest(root: Path) -> Path:
     )
 
 
-def cli_env(home: Path, manifest: Path) -> dict[str, str]:
+def new_instance_home(home: Path) -> None:
+    """A DAGSTER_HOME whose SQLite storage exists before any process uses it: several processes
+    creating a fresh instance at once race in Dagster's schema migration (alembic "more than one
+    head"; docs/reliability.md)."""
     home.mkdir(parents=True, exist_ok=True)
     (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    dg.DagsterInstance.from_config(str(home)).dispose()
+
+
+def cli_env(home: Path, manifest: Path) -> dict[str, str]:
+    new_instance_home(home)
     return {
         **os.environ,
         "DAGSTER_HOME": str(home),

@@ -19,9 +19,8 @@ BIN = Path(sys.executable).parent
 def test_concurrent_single_initiative_refreshes(tmp_path):
     """Three ``dagster asset materialize`` processes at once: two on init-2, one on init-1."""
     env = cli_env(tmp_path / "home", fake_manifest(tmp_path / "project"))
-    # An existing instance (creating a fresh SQLite instance from several processes at once
-    # races in Dagster's schema migration; docs/reliability.md).
-    dg.DagsterInstance.from_config(str(tmp_path / "home")).dispose()
+    # cli_env creates the instance first: several processes creating a fresh SQLite instance
+    # at once race in Dagster's schema migration (docs/reliability.md).
     command = [str(BIN / "dagster"), "asset", "materialize", "-m", "impact_assets.definitions"]
     command += ["--select", "pilot_measurement,evaluation", "--partition"]
     procs = [
