@@ -23,3 +23,6 @@ if [ "$(cat .venv/.install-stamp 2>/dev/null)" != "$stamp" ]; then
 fi
 export DAGSTER_HOME="${DAGSTER_HOME:-$PWD/.dagster}"
 mkdir -p "$DAGSTER_HOME"
+# Create the instance's storage once, before any command starts several processes on it
+# (`dagster dev` starts a webserver and a daemon together, which race on a fresh SQLite schema).
+.venv/bin/python -c 'import dagster; dagster.DagsterInstance.get().dispose()'
