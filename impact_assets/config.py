@@ -19,6 +19,7 @@ Only ``yaml.safe_load`` is used.
 from __future__ import annotations
 
 import difflib
+import functools
 import math
 import re
 from dataclasses import dataclass, field
@@ -135,10 +136,13 @@ class PipelineConfig:
     def initiative_ids(self) -> list[str]:
         return [i.initiative_id for i in self.initiatives]
 
+    @functools.cached_property
+    def _by_id(self) -> dict[str, InitiativeConfig]:
+        return {item.initiative_id: item for item in self.initiatives}
+
     def initiative(self, initiative_id: str) -> InitiativeConfig:
-        for item in self.initiatives:
-            if item.initiative_id == initiative_id:
-                return item
+        if initiative_id in self._by_id:
+            return self._by_id[initiative_id]
         raise KeyError(
             f"{self.path}: no initiative {initiative_id!r}; known: {', '.join(self.initiative_ids)}"
         )

@@ -116,6 +116,7 @@ def build(spec: GraphSpec) -> list:
         pointers = {
             name: lineage.latest_materializations(context.instance, name, keys) for name in INPUTS
         }
+        manifest = {"path": str(spec.config.path), "sha256": _file_sha256(spec.config.path)}
         values: dict[str, dict[str, Any]] = {}
         for key in keys:
             inputs = {name: loaded[name][key] for name in INPUTS}
@@ -134,10 +135,7 @@ def build(spec: GraphSpec) -> list:
                     "path": str(initiative.measure_config),
                     "sha256": _file_sha256(initiative.measure_config),
                 },
-                "manifest": {
-                    "path": str(spec.config.path),
-                    "sha256": _file_sha256(spec.config.path),
-                },
+                "manifest": manifest,
             }
             values[key] = record
             if record["status"] == records.OK:
