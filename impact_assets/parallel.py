@@ -3,17 +3,27 @@
 MEASURE fits models in Python and numpy, which holds the GIL for much of the work, so threads do
 not use a second core. :func:`map_ordered` runs a picklable top-level function over the items in
 a process pool (``spawn`` start method: safe beside the threads Dagster runs) when
-``parallelism`` is ``processes``, or ``auto`` with at least :data:`AUTO_MIN_ITEMS` items and more
-than one CPU. Results always come back in input order, and the first exception (in input order)
-propagates.
+``parallelism`` is ``processes``, or ``auto`` (the default) with at least :data:`AUTO_MIN_ITEMS`
+items and more than one CPU. Starting a worker imports numpy, pandas, scipy and statsmodels (about
+2 s), so the process pool is kept for the life of the process and reused by every stage (pilot and
+scale); it is rebuilt if a worker dies and shut down at exit. Results always come back in input
+order, and the first exception (in input order) propagates.
 """
 
 from __future__ import annotations
 
+import atexit
 import multiprocessing
 import os
+import threading
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import (
+    Executor,
+    Future,
+    ProcessPoolExecutor,
+    ThreadPoolExecutor,
+    as_completed,
+)
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -34,33 +44,63 @@ def use_processes(parallelism: str, n_items: int) -> bool:
     return parallelism == "auto" and n_items >= AUTO_MIN_ITEMS and (os.cpu_count() or 1) > 1
 
 
-def _executor(processes: bool, workers: int) -> Executor:
-    if processes:
-        return ProcessPoolExecutor(
-            max_workers=workers, mp_context=multiprocessing.get_context("spawn")
-        )
-    return ThreadPoolExecutor(max_workers=workers)
+_POOLS: dict[int, ProcessPoolExecutor] = {}
+_POOLS_LOCK = threading.Lock()
+
+
+def process_pool(workers: int) -> ProcessPoolExecutor:
+    """The process pool with ``workers`` workers, started once per process and then reused."""
+    with _POOLS_LOCK:
+        pool = _POOLS.get(workers)
+        if pool is None or getattr(pool, "_broken", False):
+            if pool is not None:
+                pool.shutdown(wait=False, cancel_futures=True)
+            pool = ProcessPoolExecutor(
+                max_workers=workers, mp_context=multiprocessing.get_context("spawn")
+            )
+            _POOLS[workers] = pool
+        return pool
+
+
+@atexit.register
+def shutdown_pools() -> None:
+    """Stop every kept worker process (registered to run at exit)."""
+    with _POOLS_LOCK:
+        pools = list(_POOLS.values())
+        _POOLS.clear()
+    for pool in pools:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def submit_all(
     fn: Callable[[T], R], items: Sequence[T], max_workers: int, parallelism: str = "threads"
 ) -> Iterator[tuple[int, Future]]:
-    """Yield ``(index, future)`` as futures complete; the pool shuts down afterwards."""
-    from concurrent.futures import as_completed
+    """Yield ``(index, future)`` as futures complete.
 
+    A thread pool lives for this call; a process pool is shared (:func:`process_pool`). If the
+    caller stops early or an exception escapes, the futures not yet started are cancelled.
+    """
     if not items:
         return
-    processes = use_processes(parallelism, len(items))
     workers = max(1, min(max_workers, len(items)))
-    with _executor(processes, workers) as pool:
-        futures = {pool.submit(fn, item): index for index, item in enumerate(items)}
-        try:
-            for future in as_completed(futures):
-                yield futures[future], future
-        except BaseException:
-            for future in futures:
-                future.cancel()
-            raise
+    if use_processes(parallelism, len(items)):
+        # One pool size per process (max_workers), whatever the number of items.
+        yield from _drain(process_pool(max(1, max_workers)), fn, items)
+    else:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            yield from _drain(pool, fn, items)
+
+
+def _drain(
+    pool: Executor, fn: Callable[[T], R], items: Sequence[T]
+) -> Iterator[tuple[int, Future]]:
+    futures = {pool.submit(fn, item): index for index, item in enumerate(items)}
+    try:
+        for future in as_completed(futures):
+            yield futures[future], future
+    finally:
+        for future in futures:
+            future.cancel()
 
 
 def map_ordered(

@@ -238,8 +238,18 @@ def write_exports(rows: Sequence[Mapping[str, Any]], directory: Path) -> dict[st
     return {"csv": csv_path, "parquet": parquet_path}
 
 
+#: Up to this many initiatives the chart has one row each; above it, one scatter of the scaled ones.
+PLOT_ROWS_MAX = 40
+
+
 def plot(rows: Sequence[Mapping[str, Any]], path: Path) -> Path:
-    """Per initiative: pilot estimate with its CI, the scale actual and the true effect."""
+    """The report chart as a PNG at ``path``.
+
+    Up to :data:`PLOT_ROWS_MAX` initiatives: one row each with the pilot estimate and its CI
+    (blue when selected, grey otherwise), the scale actual (red) and the pilot truth (black tick).
+    Larger portfolios get a fixed-size chart of the scaled initiatives: scale actual against pilot
+    estimate, with the pilot CI as a horizontal bar and the line actual = predicted.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -248,27 +258,81 @@ def plot(rows: Sequence[Mapping[str, Any]], path: Path) -> Path:
     from impact_assets.atomic import write_bytes_atomic
 
     rows = [r for r in rows if r.get("pilot_estimate") is not None]
-    fig, ax = plt.subplots(figsize=(9, 0.6 * max(len(rows), 3) + 1.4), dpi=110)
-    for y, row in enumerate(reversed(rows)):
-        color = "#1f6feb" if row.get("selected") else "#8c959f"
-        lo, hi = row.get("pilot_ci_lower"), row.get("pilot_ci_upper")
-        if lo is not None and hi is not None:
-            ax.plot([lo, hi], [y, y], color=color, linewidth=2.5, solid_capstyle="butt")
-        ax.plot(row["pilot_estimate"], y, "o", color=color, markersize=7)
-        if row.get("actual") is not None:
-            ax.plot(row["actual"], y, "D", color="#cf222e", markersize=7)
-        if row.get("true_effect") is not None:
-            ax.plot(row["true_effect"], y, "|", color="black", markersize=16, markeredgewidth=2)
-    ax.set_yticks(range(len(rows)))
-    ax.set_yticklabels([r["initiative"] for r in reversed(rows)])
-    ax.axvline(0, color="#d0d7de", linewidth=1)
-    ax.set_xlabel("return (effect x value_per_unit)")
-    ax.set_title(
-        "Pilot estimate and 95% CI (blue: selected, grey: not), scale actual (red), truth (|)"
-    )
+    fig = _plot_rows(plt, rows) if len(rows) <= PLOT_ROWS_MAX else _plot_scatter(plt, rows)
     fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png")
     plt.close(fig)
     write_bytes_atomic(path, buffer.getvalue())
     return path
+
+
+def _points(rows: Sequence[Mapping[str, Any]], x: str, y: Sequence[float]) -> tuple[list, list]:
+    pairs = [(r[x], yy) for r, yy in zip(rows, y, strict=True) if r.get(x) is not None]
+    return [p[0] for p in pairs], [p[1] for p in pairs]
+
+
+def _plot_rows(plt, rows: Sequence[Mapping[str, Any]]):
+    rows = list(reversed(rows))
+    ys = list(range(len(rows)))
+    colors = ["#1f6feb" if r.get("selected") else "#8c959f" for r in rows]
+    fig, ax = plt.subplots(figsize=(9, 0.6 * max(len(rows), 3) + 1.4), dpi=110)
+    bars = [
+        (y, r["pilot_ci_lower"], r["pilot_ci_upper"], c)
+        for y, r, c in zip(ys, rows, colors, strict=True)
+        if r.get("pilot_ci_lower") is not None and r.get("pilot_ci_upper") is not None
+    ]
+    if bars:
+        ax.hlines(
+            [b[0] for b in bars],
+            [b[1] for b in bars],
+            [b[2] for b in bars],
+            colors=[b[3] for b in bars],
+            linewidth=2.5,
+        )
+    ax.scatter([r["pilot_estimate"] for r in rows], ys, c=colors, marker="o", s=50, zorder=3)
+    ax.scatter(*_points(rows, "actual", ys), c="#cf222e", marker="D", s=50, zorder=4)
+    ax.scatter(*_points(rows, "true_effect", ys), c="black", marker="|", s=250, zorder=5)
+    ax.set_yticks(ys)
+    ax.set_yticklabels([r["initiative"] for r in rows])
+    ax.axvline(0, color="#d0d7de", linewidth=1)
+    ax.set_xlabel("return (effect x value_per_unit)")
+    ax.set_title(
+        "Pilot estimate and 95% CI (blue: selected, grey: not), scale actual (red), truth (|)"
+    )
+    return fig
+
+
+def _plot_scatter(plt, rows: Sequence[Mapping[str, Any]]):
+    scaled = [r for r in rows if r.get("actual") is not None]
+    fig, ax = plt.subplots(figsize=(9, 7), dpi=110)
+    predicted = [r["pilot_estimate"] for r in scaled]
+    actual = [r["actual"] for r in scaled]
+    bars = [
+        (r["actual"], r["pilot_ci_lower"], r["pilot_ci_upper"])
+        for r in scaled
+        if r.get("pilot_ci_lower") is not None and r.get("pilot_ci_upper") is not None
+    ]
+    if bars:
+        ax.hlines(
+            [b[0] for b in bars],
+            [b[1] for b in bars],
+            [b[2] for b in bars],
+            colors="#1f6feb",
+            alpha=0.35,
+            linewidth=1.5,
+        )
+    ax.scatter(predicted, actual, c="#1f6feb", s=14, zorder=3)
+    if scaled:
+        low = min(min(predicted), min(actual))
+        high = max(max(predicted), max(actual))
+        ax.plot([low, high], [low, high], color="#cf222e", linewidth=1, label="actual = predicted")
+        ax.legend(loc="upper left")
+    ax.axvline(0, color="#d0d7de", linewidth=1)
+    ax.axhline(0, color="#d0d7de", linewidth=1)
+    ax.set_xlabel("pilot estimate of return (bar: 95% CI)")
+    ax.set_ylabel("scale actual return")
+    ax.set_title(
+        f"{len(scaled)} scaled of {len(rows)} initiatives: scale actual against pilot estimate"
+    )
+    return fig

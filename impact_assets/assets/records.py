@@ -21,12 +21,16 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
-
-import dagster as dg
+from typing import TYPE_CHECKING, Any
 
 from impact_assets.contracts import ContractError
 from impact_assets.parallel import submit_all
+
+if TYPE_CHECKING:
+    import dagster as dg
+
+# Dagster is imported where it is used, not here: MEASURE worker processes import this module for
+# measure_record and should not pay for importing Dagster.
 
 OK = "ok"
 FAILED = "failed"
@@ -141,6 +145,10 @@ def measure_record(task: tuple) -> dict[str, Any]:
     )
 
 
+#: Progress lines per stage on runs over more initiatives than this.
+PROGRESS_LINES = 10
+
+
 def _timed(call: tuple[Callable[[Any], dict[str, Any]], Any]) -> tuple[dict[str, Any], float]:
     fn, payload = call
     start = time.perf_counter()
@@ -170,6 +178,10 @@ def run_partitions(
     results: dict[str, dict[str, Any]] = {}
     total = len(keys)
     calls = [(work, item) for item in items]
+    # Every event is a database write: one line per initiative on small runs, and on large ones
+    # about PROGRESS_LINES progress lines; failures are always logged one by one.
+    every = max(1, math.ceil(total / PROGRESS_LINES))
+    since_start = time.perf_counter()
     for count, (index, future) in enumerate(
         submit_all(_timed, calls, max_workers, parallelism), start=1
     ):
@@ -180,10 +192,16 @@ def run_partitions(
             context.log.error(
                 f"{label} {count}/{total} {key}: {record['status']}: {record.get('error')}"
             )
-        else:
+        elif every == 1:
             context.log.info(f"{label} {count}/{total} {key}: {describe(record)}, {seconds:.2f} s")
+        elif count % every == 0 or count == total:
+            context.log.info(
+                f"{label} {count}/{total} done, {time.perf_counter() - since_start:.1f} s"
+            )
     bad = [k for k in keys if results[k].get("status") == FAILED]
     if keys and len(bad) == len(keys):
+        import dagster as dg
+
         raise dg.Failure(
             description=f"{label}: every initiative in this run failed: "
             + "; ".join(f"{k}: {results[k].get('error')}" for k in keys),

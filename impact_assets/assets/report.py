@@ -138,7 +138,7 @@ def build(spec: GraphSpec) -> list:
                 "manifest": manifest,
             }
             values[key] = record
-            if record["status"] == records.OK:
+            if record["status"] == records.OK and len(keys) <= records.PROGRESS_LINES:
                 context.log.info(
                     f"report {key}: predicted {record['predicted_return']:.4g}, "
                     f"actual {record['actual_return']:.4g}, error {record['prediction_error']:.4g}"

@@ -21,9 +21,15 @@ from impact_assets.registry import ComponentError, build_component, resolve_comp
 
 
 @functools.cache
+def _packages_distributions() -> dict[str, list[str]]:
+    """Top-level module -> distributions; one scan of the installed packages per process."""
+    return dict(importlib.metadata.packages_distributions())
+
+
+@functools.cache
 def _distribution_version(module: str) -> dict[str, str | None]:
     top = module.split(".")[0]
-    names = importlib.metadata.packages_distributions().get(top, [])
+    names = _packages_distributions().get(top, [])
     for name in names:
         try:
             return {"package": name, "version": importlib.metadata.version(name)}

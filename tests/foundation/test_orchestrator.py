@@ -151,6 +151,31 @@ def test_import_has_no_side_effects():
     assert out.stdout.strip() == "False"
 
 
+def test_measure_worker_processes_do_not_import_dagster():
+    """A spawned MEASURE worker imports what unpickling its task needs; Dagster is not part of it
+    (it would add about a second to every worker start)."""
+    code = (
+        "import sys\n"
+        "from impact_assets.assets.records import measure_record, _timed\n"
+        "from impact_assets.measure.component import Measure\n"
+        "print('dagster' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_process_pool_is_kept_and_rebuilt_when_broken():
+    from impact_assets import parallel
+
+    pool = parallel.process_pool(1)
+    assert parallel.process_pool(1) is pool
+    assert list(parallel.map_ordered(abs, [-1, -2, 3], 1, "processes")) == [1, 2, 3]
+    pool._broken = "a worker died"  # what ProcessPoolExecutor sets when a worker is killed
+    fresh = parallel.process_pool(1)
+    assert fresh is not pool
+    assert parallel.map_ordered(abs, [-4], 1, "processes") == [4]
+
+
 def test_processes_give_the_same_results_as_threads(tmp_path):
     """MEASURE in worker processes (spawned) returns exactly what threads return."""
     from impact_assets.synthetic_portfolio import write_portfolio

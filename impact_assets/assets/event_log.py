@@ -1,0 +1,178 @@
+"""The local instance's event log: Dagster's SQLite storage, tuned for runs over many partitions.
+
+A run over N initiatives writes about five asset materializations per initiative. Dagster's
+``SqliteEventLogStorage`` builds a new SQLAlchemy engine for every statement it runs, so every
+statement is compiled again (about 1 ms each) and every event opens three to four connections;
+it also stores a batch of events one by one. On this project's 2-core machine that was 15-20 ms
+per materialization, most of a 200-initiative run (docs/performance.md).
+:class:`LocalSqliteEventLogStorage` keeps the same files, schema and semantics and changes three
+things:
+
+- one engine per database file (a bounded LRU), so compiled statements are reused; connections
+  are still opened per use (``NullPool``), so no file handle outlives a call;
+- :meth:`store_event_batch` writes a batch of materializations (Dagster sends one per step
+  output over a partition range) in one transaction per database instead of one per event. The
+  process opts into Dagster's batching by setting ``DAGSTER_EVENT_BATCH_SIZE`` (default
+  :data:`DEFAULT_BATCH_SIZE`) unless it is already set;
+- ``planned_events_as_subsets`` (default on): a run over a range of partitions records one
+  "materialization planned" event per asset holding the whole subset, not one per partition.
+  Dagster's own switch for this is ``DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS``; its
+  trade-off is that when such a *range* run fails, the partitions it did not reach are shown as
+  missing, not failed. A failing initiative is still shown: it is stored as a ``failed`` record
+  (``impact_assets.assets.records``) and ``portfolio`` names it.
+
+It is enabled in ``.dagster/dagster.yaml``; importing it also applies the project's SQLite
+``PRAGMA synchronous`` setting (:mod:`impact_assets.assets.sqlite_tuning`) in processes that do not
+load the code location, such as the webserver and the daemon.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections import OrderedDict
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from dagster import DagsterEventType, Field, StringSource
+from dagster._core.events.log import EventLogEntry
+from dagster._core.storage.event_log import SqliteEventLogStorage
+from dagster._core.storage.sql import create_engine
+from dagster._core.storage.sqlite import SQLITE_BUSY_TIMEOUT_SECONDS
+from dagster._serdes import ConfigurableClassData
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.pool import NullPool
+
+from impact_assets.assets import sqlite_tuning  # noqa: F401  (PRAGMA synchronous)
+
+BATCH_ENV = "DAGSTER_EVENT_BATCH_SIZE"
+#: Materializations written per transaction when the process has not chosen a batch size.
+DEFAULT_BATCH_SIZE = 1000
+#: Database files (one per run, plus the index) whose engines are kept.
+MAX_ENGINES = 64
+#: Asset events that Dagster's SQLite storage mirrors into the index database.
+_BATCHED_TYPES = frozenset(
+    {
+        DagsterEventType.ASSET_MATERIALIZATION,
+        DagsterEventType.ASSET_MATERIALIZATION_PLANNED,
+        DagsterEventType.ASSET_OBSERVATION,
+    }
+)
+
+
+def default_base_dir() -> str:
+    """Where Dagster's default SQLite storage keeps event logs: ``$DAGSTER_HOME/history/runs``."""
+    home = os.environ.get("DAGSTER_HOME")
+    if not home:
+        raise RuntimeError(
+            "LocalSqliteEventLogStorage: set DAGSTER_HOME or give event_log_storage.config.base_dir"
+        )
+    return os.path.join(os.path.abspath(home), "history", "runs", "")
+
+
+class LocalSqliteEventLogStorage(SqliteEventLogStorage):
+    """``SqliteEventLogStorage`` with reused engines, batched writes and subset planned events."""
+
+    def __init__(
+        self,
+        base_dir: str | None = None,
+        inst_data: ConfigurableClassData | None = None,
+        planned_events_as_subsets: bool = False,
+    ) -> None:
+        self._engines: OrderedDict[str, Engine] = OrderedDict()
+        self._planned_events_as_subsets = bool(planned_events_as_subsets)
+        super().__init__(base_dir or default_base_dir(), inst_data=inst_data)
+        os.environ.setdefault(BATCH_ENV, str(DEFAULT_BATCH_SIZE))
+
+    @classmethod
+    def config_type(cls) -> dict[str, Any]:
+        return {
+            "base_dir": Field(StringSource, is_required=False),
+            "planned_events_as_subsets": Field(bool, is_required=False, default_value=False),
+        }
+
+    @classmethod
+    def from_config_value(  # ty: ignore[invalid-method-override]
+        cls, inst_data: ConfigurableClassData | None, config_value: dict[str, Any]
+    ) -> LocalSqliteEventLogStorage:
+        return cls(inst_data=inst_data, **config_value)
+
+    @property
+    def supports_partition_subset_in_asset_materialization_planned_events(self) -> bool:
+        return (
+            self._planned_events_as_subsets
+            or super().supports_partition_subset_in_asset_materialization_planned_events
+        )
+
+    def _engine(self, shard: str) -> Engine:
+        """The engine of one database file; the caller holds ``self._db_lock``."""
+        engine = self._engines.get(shard)
+        if engine is None:
+            engine = create_engine(
+                self.conn_string_for_shard(shard),
+                poolclass=NullPool,
+                connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS},
+            )
+            self._engines[shard] = engine
+            while len(self._engines) > MAX_ENGINES:
+                self._engines.popitem(last=False)[1].dispose()
+        else:
+            self._engines.move_to_end(shard)
+        return engine
+
+    @contextmanager
+    def _connect(self, shard: str) -> Iterator[Connection]:
+        with self._db_lock:
+            engine = self._engine(shard)
+            if shard not in self._initialized_dbs:
+                self._initdb(engine)
+                self._initialized_dbs.add(shard)
+            with engine.connect() as conn, conn.begin():
+                yield conn
+
+    def store_event_batch(self, events: Sequence[EventLogEntry]) -> None:
+        """Store a batch of events; each stretch of one run's asset events (materializations,
+        planned materializations, observations) is written in one transaction per database file,
+        anything else event by event, as Dagster does. Events keep their order."""
+        for batchable, group in itertools.groupby(events, key=_batchable):
+            group = list(group)
+            if batchable and len(group) > 1:
+                self._store_asset_events(group)
+            else:
+                for event in group:
+                    self.store_event(event)
+
+    def _store_asset_events(self, events: list[EventLogEntry]) -> None:
+        """What ``store_event`` does for each asset event, in two transactions for the batch."""
+        (run_id,) = {event.run_id for event in events}
+        statements = [self.prepare_insert_event(event) for event in events]
+        with self.run_connection(run_id) as conn:
+            for statement in statements:
+                conn.execute(statement)
+        with self.index_transaction() as conn:
+            event_ids = [
+                conn.execute(statement).inserted_primary_key[0] for statement in statements
+            ]
+            if any(event_id is None for event_id in event_ids):
+                raise RuntimeError("the index database returned no id for a stored event")
+            self._store_asset_event_tags(conn, events, event_ids)
+            # The asset table keeps, per asset key, columns set by the latest event of each type;
+            # applying only the last event of each (key, type), in order, gives the same row.
+            last: dict[tuple[str, str], tuple[int, EventLogEntry, int]] = {}
+            for position, (event, event_id) in enumerate(zip(events, event_ids, strict=True)):
+                dagster_event = event.get_dagster_event()
+                key = (dagster_event.asset_key.to_string(), dagster_event.event_type_value)
+                last[key] = (position, event, event_id)
+            for _, event, event_id in sorted(last.values(), key=lambda item: item[0]):
+                self._store_asset_event(conn, event, event_id)
+
+
+def _batchable(event: EventLogEntry) -> tuple[str, ...] | None:
+    """Events that can share a batch transaction: one run's events of an asset-event type."""
+    dagster_event = event.dagster_event
+    if dagster_event is None or dagster_event.event_type not in _BATCHED_TYPES:
+        return None
+    if dagster_event.asset_key is None:
+        return None
+    return (event.run_id,)

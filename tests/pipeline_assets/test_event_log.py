@@ -1,0 +1,202 @@
+"""The local instance's event log storage (``impact_assets.assets.event_log``) against Dagster's.
+
+The same partitioned job runs over a range of partitions on an instance with Dagster's
+``SqliteEventLogStorage`` and on one with ``LocalSqliteEventLogStorage`` (batched writes, reused
+engines); everything Dagster reads back must be the same: materialized partitions, per-partition
+metadata, partition statuses (failed ones included), the asset table's latest materialization and
+the run's events.
+"""
+
+import collections
+from pathlib import Path
+
+import dagster as dg
+import pytest
+import yaml
+from dagster._core.storage.tags import (
+    ASSET_PARTITION_RANGE_END_TAG,
+    ASSET_PARTITION_RANGE_START_TAG,
+)
+
+from impact_assets.assets import event_log
+from impact_assets.assets.event_log import LocalSqliteEventLogStorage
+
+ROOT = Path(__file__).resolve().parents[2]
+KEYS = [f"i{k:02d}" for k in range(30)]
+PARTITIONS = dg.StaticPartitionsDefinition(KEYS)
+FAIL_AT = "i17"
+
+
+@dg.asset(partitions_def=PARTITIONS, backfill_policy=dg.BackfillPolicy.single_run())
+def first(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+    for key in context.partition_keys:
+        context.add_asset_metadata({"value": int(key[1:]) * 3}, partition_key=key)
+    return dg.MaterializeResult()
+
+
+class SecondConfig(dg.Config):
+    fail: bool = False
+
+
+@dg.asset(partitions_def=PARTITIONS, backfill_policy=dg.BackfillPolicy.single_run(), deps=[first])
+def second(context: dg.AssetExecutionContext, config: SecondConfig) -> dg.MaterializeResult:
+    if config.fail:
+        raise RuntimeError(f"second failed at {FAIL_AT}")
+    for key in context.partition_keys:
+        context.add_asset_metadata({"double": int(key[1:]) * 6}, partition_key=key)
+    return dg.MaterializeResult()
+
+
+JOB = dg.define_asset_job("range_job", selection=[first, second])
+DEFS = dg.Definitions(assets=[first, second], jobs=[JOB])
+
+
+def make_instance(home: Path, storage: str, **config) -> dg.DagsterInstance:
+    home.mkdir(parents=True)
+    settings = {"telemetry": {"enabled": False}}
+    if storage == "local":
+        settings["event_log_storage"] = {
+            "module": "impact_assets.assets.event_log",
+            "class": "LocalSqliteEventLogStorage",
+            "config": {"base_dir": str(home / "history" / "runs"), **config},
+        }
+    (home / "dagster.yaml").write_text(yaml.safe_dump(settings))
+    return dg.DagsterInstance.from_config(str(home))
+
+
+def run(instance: dg.DagsterInstance, fail: bool = False) -> dg.ExecuteInProcessResult:
+    return DEFS.resolve_job_def("range_job").execute_in_process(
+        instance=instance,
+        tags={ASSET_PARTITION_RANGE_START_TAG: KEYS[0], ASSET_PARTITION_RANGE_END_TAG: KEYS[-1]},
+        run_config={"ops": {"second": {"config": {"fail": fail}}}},
+        raise_on_error=False,
+    )
+
+
+def observed(instance: dg.DagsterInstance, run_id: str) -> dict:
+    """Everything a user of the instance sees of the run and its assets, without ids or times."""
+    out: dict = {}
+    records = instance.get_records_for_run(run_id, limit=100_000).records
+    out["events"] = collections.Counter(
+        r.event_log_entry.dagster_event.event_type_value
+        for r in records
+        if r.event_log_entry.dagster_event is not None
+    )
+    for name in ("first", "second"):
+        key = dg.AssetKey(name)
+        in_run = [
+            r.event_log_entry.dagster_event.partition
+            for r in records
+            if r.event_log_entry.dagster_event is not None
+            and r.event_log_entry.dagster_event.event_type_value == "ASSET_MATERIALIZATION"
+            and r.event_log_entry.dagster_event.asset_key == key
+        ]
+        out[f"{name} last in run"] = in_run[-1] if in_run else None
+        out[f"{name} materialized"] = sorted(instance.get_materialized_partitions(key))
+        statuses = instance.get_status_by_partition(key, KEYS, PARTITIONS) or {}
+        out[f"{name} status"] = {k: str(v) for k, v in sorted(statuses.items())}
+        latest = {}
+        for partition in KEYS:
+            result = instance.fetch_materializations(
+                dg.AssetRecordsFilter(asset_key=key, asset_partitions=[partition]), limit=1
+            )
+            for record in result.records:
+                materialization = record.asset_materialization
+                latest[partition] = (
+                    {k: v.value for k, v in materialization.metadata.items()},
+                    sorted(materialization.tags or {}),
+                    record.run_id == run_id,
+                )
+        out[f"{name} latest"] = latest
+        asset_records = instance.get_asset_records([key])
+        if asset_records:
+            entry = asset_records[0].asset_entry
+            last = entry.last_materialization_record
+            out[f"{name} asset entry"] = (
+                last.event_log_entry.dagster_event.partition if last else None,
+                entry.last_run_id == run_id,
+            )
+    return out
+
+
+@pytest.mark.parametrize("fail", [False, True], ids=["success", "failed-range-run"])
+def test_local_storage_reads_back_what_dagsters_storage_does(tmp_path, monkeypatch, fail):
+    monkeypatch.setenv(event_log.BATCH_ENV, "7")  # several batches per output, and a remainder
+    seen = {}
+    for storage in ("dagster", "local"):
+        with make_instance(tmp_path / storage, storage) as instance:
+            result = run(instance, fail=fail)
+            assert result.success is (not fail)
+            if storage == "local":
+                assert isinstance(instance.event_log_storage, LocalSqliteEventLogStorage)
+            seen[storage] = observed(instance, result.run_id)
+    assert seen["local"] == seen["dagster"]
+    local = seen["local"]
+    assert local["events"]["ASSET_MATERIALIZATION_PLANNED"] == 2 * len(KEYS)
+    assert local["first materialized"] == KEYS
+    assert local["first latest"]["i05"][0] == {"value": 15}
+    assert local["first asset entry"] == (local["first last in run"], True)
+    if fail:
+        assert local["second materialized"] == []
+        assert set(local["second status"].values()) == {"AssetPartitionStatus.FAILED"}
+    else:
+        assert local["second latest"]["i29"][0] == {"double": 174}
+
+
+def test_batches_are_written_in_one_transaction_per_database(tmp_path, monkeypatch):
+    monkeypatch.setenv(event_log.BATCH_ENV, "1000")
+    with make_instance(tmp_path / "local", "local") as instance:
+        storage = instance.event_log_storage
+        calls = collections.Counter()
+        original = storage._store_asset_events
+
+        def counting(events):
+            calls[len(events)] += 1
+            return original(events)
+
+        monkeypatch.setattr(storage, "_store_asset_events", counting)
+        assert run(instance).success
+    # the planned events of both assets at run creation, then one batch per step output
+    assert calls == {2 * len(KEYS): 1, len(KEYS): 2}
+
+
+def test_planned_events_as_subsets_writes_one_planned_event_per_asset(tmp_path):
+    with make_instance(tmp_path / "local", "local", planned_events_as_subsets=True) as instance:
+        result = run(instance)
+        assert result.success
+        seen = observed(instance, result.run_id)
+    assert seen["events"]["ASSET_MATERIALIZATION_PLANNED"] == 2
+    assert seen["second materialized"] == KEYS
+
+
+def test_engines_are_reused_and_bounded(tmp_path, monkeypatch):
+    monkeypatch.setattr(event_log, "MAX_ENGINES", 3)
+    with make_instance(tmp_path / "local", "local") as instance:
+        storage = instance.event_log_storage
+        for shard in ("a", "b", "index", "a"):
+            with storage._connect(shard):
+                pass
+        engine = storage._engines["a"]
+        with storage._connect("a"):
+            pass
+        assert storage._engines["a"] is engine
+        with storage._connect("c"):
+            pass
+        assert list(storage._engines) == ["index", "a", "c"]
+
+
+def test_project_instance_uses_the_local_storage(tmp_path, monkeypatch):
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text((ROOT / ".dagster" / "dagster.yaml").read_text())
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    with dg.DagsterInstance.get() as instance:
+        storage = instance.event_log_storage
+        assert isinstance(storage, LocalSqliteEventLogStorage)
+        assert Path(storage._base_dir) == home / "history" / "runs"
+
+
+def test_missing_dagster_home_is_a_clear_error(monkeypatch):
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    with pytest.raises(RuntimeError, match="set DAGSTER_HOME or give event_log_storage"):
+        LocalSqliteEventLogStorage()
