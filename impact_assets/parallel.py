@@ -24,6 +24,7 @@ from concurrent.futures import (
     ThreadPoolExecutor,
     as_completed,
 )
+from concurrent.futures.process import BrokenProcessPool
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -43,6 +44,13 @@ def use_processes(parallelism: str, n_items: int) -> bool:
         return True
     return parallelism == "auto" and n_items >= AUTO_MIN_ITEMS and (os.cpu_count() or 1) > 1
 
+
+WORKER_DIED = (
+    "a MEASURE worker process died before returning (killed, out of memory, or it could not "
+    "start). Worker processes are started with 'spawn', which imports the main script again: "
+    "a script that runs the pipeline must do so under `if __name__ == '__main__':`. "
+    "Set `parallelism: threads` in the manifest to run without worker processes."
+)
 
 _POOLS: dict[int, ProcessPoolExecutor] = {}
 _POOLS_LOCK = threading.Lock()
@@ -97,6 +105,8 @@ def _drain(
     futures = {pool.submit(fn, item): index for index, item in enumerate(items)}
     try:
         for future in as_completed(futures):
+            if not future.cancelled() and isinstance(future.exception(), BrokenProcessPool):
+                raise BrokenProcessPool(WORKER_DIED) from future.exception()
             yield futures[future], future
     finally:
         for future in futures:

@@ -15,7 +15,7 @@ from typing import Any
 
 import dagster as dg
 
-from impact_assets.atomic import write_bytes_atomic
+from impact_assets.atomic import write_bytes_atomic, write_files_atomic
 from impact_assets.config import INITIATIVE_ID_PATTERN
 
 
@@ -39,10 +39,14 @@ def content_hash(value: Any) -> str:
     return hashlib.sha256(canonical_json(value).encode("utf-8")).hexdigest()
 
 
+def json_bytes(value: Any) -> bytes:
+    """``value`` as the stored file: indented strict JSON with sorted keys."""
+    return (json.dumps(value, sort_keys=True, indent=2, allow_nan=False) + "\n").encode("utf-8")
+
+
 def write_json_atomic(path: Path, value: Any) -> None:
     """Write ``value`` as indented strict JSON through a temp file and an atomic rename."""
-    text = json.dumps(value, sort_keys=True, indent=2, allow_nan=False) + "\n"
-    write_bytes_atomic(path, text.encode("utf-8"))
+    write_bytes_atomic(path, json_bytes(value))
 
 
 class MissingPartitionsError(dg.Failure):
@@ -84,8 +88,7 @@ class JsonIOManager(dg.ConfigurableIOManager):
                     f"asset {key.to_user_string()}: a partitioned value must be a dict keyed by "
                     f"the run's partitions {sorted(expected)}, got {got}"
                 )
-            for partition in expected:
-                write_json_atomic(self._path(root, key, partition), obj[partition])
+            write_files_atomic({self._path(root, key, p): json_bytes(obj[p]) for p in expected})
         else:
             write_json_atomic(self._path(root, key, None), obj)
 

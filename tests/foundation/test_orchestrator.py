@@ -40,9 +40,12 @@ def test_results_in_manifest_order_and_enrichment(manifest):
             "initiative_id": i.initiative_id,
             "measure_config": str(i.measure_config),
             "phase": "pilot",
+            # the measure config as the manifest loader parsed it, for MEASURE to reuse
+            "measure_config_parsed": i.parsed_measure_config,
         }
         for i in cfg.initiatives
     ]
+    assert all(e["measure_config_parsed"] is not None for e in pilot_events)
     costs = {e["initiative_id"]: e["cost_to_scale"] for e in orch.evaluate.events}
     assert costs == {"init-1": 10.0, "init-2": 20.0, "init-3": 30.0}
     assert "value_per_unit" not in orch.evaluate.events[0]
@@ -174,6 +177,29 @@ def test_process_pool_is_kept_and_rebuilt_when_broken():
     fresh = parallel.process_pool(1)
     assert fresh is not pool
     assert parallel.map_ordered(abs, [-4], 1, "processes") == [4]
+
+
+def test_a_script_without_main_guard_gets_a_clear_error(tmp_path):
+    """Spawned workers import the main script again; without the guard the pool breaks, and the
+    error says why and what to do."""
+    script = tmp_path / "no_guard.py"
+    script.write_text(
+        "from impact_assets.parallel import map_ordered\n"
+        "print(map_ordered(abs, [-1, -2], 1, 'processes'))\n"
+    )
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True)
+    assert out.returncode != 0
+    assert "BrokenProcessPool: a MEASURE worker process died before returning" in out.stderr
+    assert "if __name__ == '__main__':" in out.stderr
+    guarded = tmp_path / "guarded.py"
+    guarded.write_text(
+        "from impact_assets.parallel import map_ordered\n"
+        "if __name__ == '__main__':\n"
+        "    print(map_ordered(abs, [-1, -2], 1, 'processes'))\n"
+    )
+    out = subprocess.run([sys.executable, str(guarded)], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[1, 2]"
 
 
 def test_processes_give_the_same_results_as_threads(tmp_path):

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import dagster as dg
+import pytest
 
 from impact_assets.assets.storage import write_json_atomic
 from tests.pipeline_assets.test_cli import ROOT, cli_env, fake_manifest
@@ -106,3 +107,27 @@ def test_two_processes_measuring_the_same_initiative_leave_one_complete_job_dir(
     for entry in manifest["files"].values():
         assert (job / entry["path"]).is_file()
     assert sorted(p.name for p in (store / "same-1").iterdir()) == ["pilot"]
+
+
+def test_many_files_are_written_whole_or_not_at_all(tmp_path, monkeypatch):
+    """write_files_atomic (the IO manager's partitioned outputs): all files land, or, when the
+    flush to disk fails, none is replaced and no temp file is left."""
+    import os
+
+    from impact_assets.atomic import write_files_atomic
+
+    paths = [tmp_path / "asset" / f"init-{i}.json" for i in range(5)]
+    write_files_atomic({p: f"old {p.name}".encode() for p in paths})
+    assert [p.read_text() for p in paths] == [f"old {p.name}" for p in paths]
+
+    def failing_sync():
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "sync", failing_sync)
+    with pytest.raises(OSError, match="^disk full$"):
+        write_files_atomic({p: b"new" for p in paths})
+    assert [p.read_text() for p in paths] == [f"old {p.name}" for p in paths]
+    assert sorted(x.name for x in (tmp_path / "asset").iterdir()) == sorted(p.name for p in paths)
+    monkeypatch.undo()
+    write_files_atomic({p: b"new" for p in paths})
+    assert {p.read_text() for p in paths} == {"new"}
