@@ -2,7 +2,7 @@
 
 1. The manifest (``configs/pipeline.yaml``): ``budget``, ``scale_sample_size``, ``max_workers``,
    the stage config references ``measure``/``evaluate``/``allocate`` (``{config: file}``) and the
-   ``initiatives``; optionally ``parallelism`` (``threads`` (default), ``processes`` or ``auto``: how
+   ``initiatives``; optionally ``parallelism`` (``auto`` (default), ``threads`` or ``processes``: how
    MEASURE fans out, see :mod:`impact_assets.parallel`), ``allow_partial`` and
    ``allow_external_paths``.
 2. Stage configs: ``component:`` plus the component's constructor keyword arguments.
@@ -13,7 +13,9 @@ Every path is resolved relative to the YAML file that names it and, unless the m
 ``allow_external_paths: true``, must stay inside the manifest's directory tree; this includes the
 data files a measure config names (``DATA.SOURCE.CONFIG.path``/``scale_path``). Every problem
 raises :class:`ConfigError` naming the file, the key and, where relevant, the initiative.
-Only ``yaml.safe_load`` is used.
+YAML is parsed only by :func:`impact_assets.yaml_safe.safe_load_text` (``yaml.safe_load``
+semantics). A measure config parsed here (to confine its data paths) is kept on its
+:class:`InitiativeConfig` so that MEASURE does not parse it again.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from typing import Any
 import yaml
 
 from impact_assets.parallel import PARALLELISM
+from impact_assets.yaml_safe import safe_load_text
 
 #: Initiative ids become partition keys and file names.
 INITIATIVE_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
@@ -99,9 +102,19 @@ class StageConfig:
             raise ConfigError(self.path, "component", str(exc)) from exc
 
 
+#: A measure config file as parsed while loading the manifest: ``((st_mtime_ns, st_size),
+#: mapping)``, the file's stat when it was read and what MEASURE's reader returns for it.
+ParsedMeasureConfig = tuple[tuple[int, int], dict[str, Any]]
+
+
 @dataclass(frozen=True)
 class InitiativeConfig:
-    """One candidate initiative from the manifest."""
+    """One candidate initiative from the manifest.
+
+    ``parsed_measure_config`` is the measure config as :func:`load_config` parsed it (YAML
+    files whose data paths it confined), reused by MEASURE while the file is unchanged (see
+    :func:`impact_assets.steps.measure_event`); it takes no part in equality or hashing.
+    """
 
     initiative_id: str
     cost_to_scale: float
@@ -109,6 +122,9 @@ class InitiativeConfig:
     value_per_unit: float | None = None
     name: str | None = None
     description: str | None = None
+    parsed_measure_config: ParsedMeasureConfig | None = field(
+        default=None, compare=False, hash=False, repr=False
+    )
 
     @property
     def display_name(self) -> str:
@@ -130,7 +146,7 @@ class PipelineConfig:
     allow_external_paths: bool = False
     allow_partial: bool = False
     name: str | None = None
-    parallelism: str = "threads"
+    parallelism: str = "auto"
 
     @property
     def initiative_ids(self) -> list[str]:
@@ -157,7 +173,7 @@ class PipelineConfig:
 
 
 def read_yaml(path: Path, *, referenced_by: str | None = None, owner: Path | None = None) -> Any:
-    """Read one YAML file with ``yaml.safe_load``; errors name the file (and line)."""
+    """Read one YAML file (``yaml.safe_load`` semantics); errors name the file (and line)."""
     if not path.exists():
         if referenced_by and owner is not None:
             raise ConfigError(owner, referenced_by, f"file not found: {path}")
@@ -169,7 +185,7 @@ def read_yaml(path: Path, *, referenced_by: str | None = None, owner: Path | Non
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(path, None, f"cannot read file: {exc}") from exc
     try:
-        return yaml.safe_load(text)
+        return safe_load_text(text)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = f":{mark.line + 1}" if mark is not None else ""
@@ -275,8 +291,9 @@ def _load_initiative(file: Path, index: int, raw: Any, root: Path, allow_externa
     )
     if not measure_config.is_file():
         raise ConfigError(file, f"{key}.measure_config", f"file not found: {measure_config}", ident)
+    parsed = None
     if not allow_external:
-        _confine_data_paths(file, measure_config, root, ident)
+        parsed = _confine_data_paths(file, measure_config, root, ident)
     return InitiativeConfig(
         initiative_id=ident,
         cost_to_scale=float(cost),
@@ -284,6 +301,7 @@ def _load_initiative(file: Path, index: int, raw: Any, root: Path, allow_externa
         value_per_unit=value_per_unit,
         name=raw.get("name"),
         description=raw.get("description"),
+        parsed_measure_config=parsed,
     )
 
 
@@ -291,21 +309,33 @@ def _load_initiative(file: Path, index: int, raw: Any, root: Path, allow_externa
 _DATA_PATH_KEYS = ("path", "scale_path")
 
 
-def _confine_data_paths(manifest: Path, measure_config: Path, root: Path, initiative: str) -> None:
+#: Suffixes MEASURE reads as YAML (``impact_assets.measure.config.read_config_file``).
+_YAML_SUFFIXES = (".yaml", ".yml")
+
+
+def _confine_data_paths(
+    manifest: Path, measure_config: Path, root: Path, initiative: str
+) -> ParsedMeasureConfig | None:
     """Refuse data paths in ``measure_config`` that resolve outside the manifest's tree.
 
     Only the location is checked here; a measure config that does not parse, or names no data
-    file, is left to MEASURE, which reports it for this initiative alone.
+    file, is left to MEASURE, which reports it for this initiative alone. Returns the parsed
+    config for MEASURE to reuse when it is what MEASURE's reader would return (a YAML file
+    holding a mapping, or empty), else ``None``.
     """
     try:
-        raw = yaml.safe_load(measure_config.read_text(encoding="utf-8"))
+        stat = measure_config.stat()
+        raw = safe_load_text(measure_config.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, yaml.YAMLError):
-        return
+        return None
+    parsed = None
+    if measure_config.suffix.lower() in _YAML_SUFFIXES and (raw is None or isinstance(raw, dict)):
+        parsed = ((stat.st_mtime_ns, stat.st_size), {} if raw is None else raw)
     section: Any = raw
     for name in ("DATA", "SOURCE", "CONFIG"):
         section = section.get(name) if isinstance(section, dict) else None
     if not isinstance(section, dict):
-        return
+        return parsed
     for key in _DATA_PATH_KEYS:
         value = section.get(key)
         if not isinstance(value, str) or not value.strip():
@@ -319,6 +349,7 @@ def _confine_data_paths(manifest: Path, measure_config: Path, root: Path, initia
                 f"set 'allow_external_paths: true' in {manifest} to allow it",
                 initiative,
             )
+    return parsed
 
 
 def load_config(path: Path | str) -> PipelineConfig:
@@ -349,7 +380,7 @@ def load_config(path: Path | str) -> PipelineConfig:
     max_workers = _number(
         file, "max_workers", data.get("max_workers", DEFAULT_MAX_WORKERS), integer=True
     )
-    parallelism = data.get("parallelism", "threads")
+    parallelism = data.get("parallelism", "auto")
     if parallelism not in PARALLELISM:
         raise ConfigError(
             file, "parallelism", f"must be one of {', '.join(PARALLELISM)}, got {parallelism!r}"

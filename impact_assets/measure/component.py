@@ -1,8 +1,11 @@
 """``Measure``: the built-in MEASURE component (registered as ``Measure``).
 
 ``Measure(storage_url="./data/measure").execute(event)`` with ``event = {"initiative_id",
-"measure_config", "sample_size"?, "phase"?: "pilot" | "scale"}`` runs one measurement and
-returns a ``MeasureResult`` dict (plus ``job_dir``). The order of work (``docs/measure.md``):
+"measure_config", "sample_size"?, "phase"?: "pilot" | "scale", "measure_config_parsed"?}`` runs
+one measurement and returns a ``MeasureResult`` dict (plus ``job_dir``). ``measure_config_parsed``
+(``((st_mtime_ns, st_size), mapping)``, from :func:`impact_assets.steps.measure_event`) is the
+config file as the pipeline already parsed it; it is used while the file's stat is unchanged,
+else the file is read. The order of work (``docs/measure.md``):
 
 1. validate the event; load, merge and validate the measure config;
 2. look up the model and validate its parameters;
@@ -127,6 +130,27 @@ class Measure(PipelineComponent):
                 self._cache.popitem(last=False)
         return data
 
+    @staticmethod
+    def _parsed_config(parsed: Any, path: Path) -> dict[str, Any] | None:
+        """The event's already-parsed config, if it is still the file's content (same
+        ``st_mtime_ns`` and ``st_size`` as when it was read), else ``None``.
+
+        Not copied: :func:`load_measure_config` builds new containers and never modifies the
+        mapping it is given.
+        """
+        if not isinstance(parsed, tuple | list) or len(parsed) != 2:
+            return None
+        stamp, data = parsed
+        if not isinstance(data, Mapping) or not isinstance(stamp, tuple | list):
+            return None
+        try:
+            stat = path.stat()
+        except OSError:
+            return None
+        if (stat.st_mtime_ns, stat.st_size) != tuple(stamp):
+            return None
+        return dict(data)
+
     # ----------------------------------------------------------------- execute
 
     def execute(self, event: dict[str, Any]) -> dict[str, Any]:
@@ -150,17 +174,18 @@ class Measure(PipelineComponent):
         config_path = Path(config_value).expanduser().resolve()
 
         # 1-3: everything validated before any data exist
+        raw = self._parsed_config(event.get("measure_config_parsed"), config_path)
         cfg = load_measure_config(
             config_path,
             initiative_id=initiative_id,
-            raw=self._read_config(config_path, initiative_id),
+            raw=raw if raw is not None else self._read_config(config_path, initiative_id),
         )
         model, params = resolve_model(cfg)
         plan = plan_source(cfg, phase, sample_size)
 
         # 4: data
         source = load_source(cfg, plan)
-        units = count_units(source.data)
+        units = source.n_units if source.n_units is not None else count_units(source.data)
         if units < MIN_SAMPLE_SIZE:
             unit = "distinct product_id values" if "product_id" in source.data.columns else "rows"
             key = (
@@ -180,8 +205,9 @@ class Measure(PipelineComponent):
 
         # 5: model
         try:
-            fit = model.fit(transformed, params)
-            true_effect = model.true_effect(transformed, params) if source.simulated else None
+            fit, true_effect = model.fit_and_true_effect(
+                transformed, params, simulated=source.simulated
+            )
         except ModelError as exc:
             raise MeasureError(f"initiative {initiative_id!r} ({cfg.path}): {exc}") from exc
 

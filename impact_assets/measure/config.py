@@ -29,6 +29,7 @@ import yaml
 from impact_assets.contracts import MIN_SAMPLE_SIZE
 from impact_assets.measure.defaults import ENRICHMENT_DEFAULTS, MEASURE_DEFAULTS, deep_merge
 from impact_assets.measure.simulator import FunnelParams, Treatment
+from impact_assets.yaml_safe import safe_load_text
 
 PHASES = ("pilot", "scale")
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?")
@@ -141,12 +142,12 @@ def read_config_file(path: Path, initiative: str | None = None) -> dict[str, Any
         if suffix == ".json":
             data = json.loads(text)
         elif suffix in (".yaml", ".yml"):
-            data = yaml.safe_load(text)
+            data = safe_load_text(text)
         else:
             try:
                 data = json.loads(text)
             except json.JSONDecodeError:
-                data = yaml.safe_load(text)
+                data = safe_load_text(text)
     except (json.JSONDecodeError, yaml.YAMLError) as exc:
         raise MeasureConfigError(
             path, None, f"Failed to parse configuration file: {exc}", initiative

@@ -118,10 +118,15 @@ def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str
 
     Neither input is modified; the result shares no mutable containers with them.
     """
-    merged = copy.deepcopy(dict(base))
+    return _merge_into(copy.deepcopy(dict(base)), override)
+
+
+def _merge_into(merged: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """``deep_merge`` on a ``merged`` that is already a private deep copy of the base (so the
+    nested base mappings are not copied again at every level)."""
     for key, value in override.items():
         if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
-            merged[key] = deep_merge(merged[key], value)
+            merged[key] = _merge_into(dict(merged[key]), value)
         else:
             merged[key] = copy.deepcopy(value)
     return merged

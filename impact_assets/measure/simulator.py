@@ -52,6 +52,7 @@ CATEGORIES: tuple[tuple[str, float, float], ...] = (
 )
 
 _ID_ALPHABET = np.array(list("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"))
+_ID_BYTES = np.frombuffer(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789", dtype=np.uint8)
 
 #: The two outcome metrics that carry potential outcomes.
 OUTCOME_METRICS = ("ordered_units", "revenue")
@@ -135,13 +136,18 @@ def generate_catalog(n_products: int, seed: int) -> pd.DataFrame:
     price = np.round(lo + (hi - lo) * rng.random(n_products), 2)
     quality = np.round(rng.beta(4.0, 4.0, size=n_products), 3)
     codes = rng.integers(0, len(_ID_ALPHABET), size=(n_products, 9))
-    ids = np.array(["B" + "".join(row) for row in _ID_ALPHABET[codes]], dtype=object)
-    seen: set[str] = set()
-    for k, value in enumerate(ids):  # collisions are astronomically rare; redraw deterministically
-        while value in seen:
-            value = "B" + "".join(_ID_ALPHABET[rng.integers(0, len(_ID_ALPHABET), size=9)])
-        ids[k] = value
-        seen.add(value)
+    letters = np.empty((n_products, 10), dtype=np.uint8)
+    letters[:, 0] = ord("B")
+    letters[:, 1:] = _ID_BYTES[codes]
+    ids = letters.view("S10").ravel().astype("U10").astype(object)
+    if len(set(ids)) < n_products:
+        # collisions are astronomically rare; redraw deterministically, in catalog order
+        seen: set[str] = set()
+        for k, value in enumerate(ids):
+            while value in seen:
+                value = "B" + "".join(_ID_ALPHABET[rng.integers(0, len(_ID_ALPHABET), size=9)])
+            ids[k] = value
+            seen.add(value)
     names = np.array([c[0] for c in CATEGORIES], dtype=object)
     return pd.DataFrame(
         {
@@ -234,15 +240,26 @@ def repeat_strings(values: pd.Series, positions: np.ndarray) -> pd.Series:
     """``values`` (strings) taken at ``positions``, as pandas' default string dtype.
 
     With pandas' Arrow-backed ``str`` dtype, a pyarrow ``take`` is several times faster than
-    building the column from a Python object array.
+    building the column from a Python object array; a column that already has that dtype hands
+    over its Arrow data without a conversion.
     """
-    plain = values.astype(str).to_numpy(dtype=object)
     if getattr(_DEFAULT_STR_DTYPE, "storage", None) == "pyarrow":
         import pyarrow as pa
 
-        taken = pa.array(plain, type=pa.string()).take(pa.array(positions))
-        return pd.Series(taken, dtype=_DEFAULT_STR_DTYPE)
+        if values.dtype == _DEFAULT_STR_DTYPE and not values.hasnans:
+            source = pa.array(values.array)
+        else:
+            source = pa.array(values.astype(str).to_numpy(dtype=object), type=pa.string())
+        if isinstance(source, pa.ChunkedArray):
+            source = source.combine_chunks()
+        return pd.Series(source.take(pa.array(positions)), dtype=_DEFAULT_STR_DTYPE)
+    plain = values.astype(str).to_numpy(dtype=object)
     return pd.Series(plain[positions], dtype=_DEFAULT_STR_DTYPE)
+
+
+def _round_inplace(values: np.ndarray, decimals: int) -> np.ndarray:
+    """``np.round(values, decimals)`` written over ``values`` (a temporary), and returned."""
+    return np.round(values, decimals, out=values)
 
 
 def simulate_panel(
@@ -281,7 +298,8 @@ def simulate_panel(
     lam = float(funnel.mean_impressions) * np.outer(season * trend, weight)
 
     active = rng.random(shape) < float(funnel.sale_prob)
-    impressions = np.where(active, rng.poisson(lam), 0)
+    impressions = rng.poisson(lam)
+    impressions[~active] = 0
     visits = rng.binomial(impressions, float(funnel.impression_to_visit_rate))
     v2c = float(funnel.visit_to_cart_rate)
     c2o = float(funnel.cart_to_order_rate)
@@ -292,7 +310,7 @@ def simulate_panel(
     units0 = orders0 + multi0
 
     enriched = np.zeros(n_products, dtype=bool)
-    quality = np.broadcast_to(base_quality, shape).copy()
+    quality = np.broadcast_to(base_quality, shape)
     if treatment is None:
         carts1, units1 = carts0, units0
         treated_rows = np.zeros(shape, dtype=bool)
@@ -324,30 +342,34 @@ def simulate_panel(
             boosted = np.clip(base_quality + float(treatment.quality_boost), 0.0, 1.0)
             quality = np.where(treated_rows, boosted[None, :], quality)
 
-    revenue0 = np.round(units0 * price[None, :], 2)
-    revenue1 = np.round(units1 * price[None, :], 2)
+    revenue0 = _round_inplace(units0 * price[None, :], 2)
+    revenue1 = _round_inplace(units1 * price[None, :], 2)
     units = np.where(treated_rows, units1, units0)
     carts = np.where(treated_rows, carts1, carts0)
     revenue = np.where(treated_rows, revenue1, revenue0)
 
     positions = np.tile(np.arange(n_products), n_days)
+    # Every array below is new (``np.where``/``np.round``/draws/``astype`` results, never one
+    # object for two columns) and owned by the frame alone, so it is not copied again
+    # (``copy=False``; ``astype(..., copy=False)`` where the dtype is already right).
     frame = pd.DataFrame(
         {
             "product_id": repeat_strings(catalog["product_id"], positions),
             "date": np.repeat(dates.to_numpy().astype("datetime64[ns]"), n_products),
             "category": repeat_strings(catalog["category"], positions),
             "price": np.tile(price, n_days),
-            "impressions": impressions.ravel().astype(np.int64),
-            "visits": visits.ravel().astype(np.int64),
-            "add_to_cart": carts.ravel().astype(np.int64),
-            "ordered_units": units.ravel().astype(np.int64),
-            "revenue": revenue.ravel().astype(float),
-            "quality_score": np.round(quality.ravel(), 6),
+            "impressions": impressions.ravel().astype(np.int64, copy=False),
+            "visits": visits.ravel().astype(np.int64, copy=False),
+            "add_to_cart": carts.ravel().astype(np.int64, copy=False),
+            "ordered_units": units.ravel().astype(np.int64, copy=False),
+            "revenue": revenue.ravel().astype(float, copy=False),
+            "quality_score": np.round(quality, 6).ravel(),
             "enriched": np.tile(enriched, n_days),
             "ordered_units_y0": units0.ravel().astype(float),
             "ordered_units_y1": units1.ravel().astype(float),
-            "revenue_y0": revenue0.ravel().astype(float),
-            "revenue_y1": revenue1.ravel().astype(float),
-        }
+            "revenue_y0": revenue0.ravel().astype(float, copy=False),
+            "revenue_y1": revenue1.ravel().astype(float, copy=False),
+        },
+        copy=False,
     )
     return frame

@@ -59,12 +59,17 @@ class SourcePlan:
 
 @dataclass
 class SourceData:
-    """What a source produced."""
+    """What a source produced.
+
+    ``n_units`` is :func:`count_units` of ``data`` when the source knows it without counting
+    (``None`` otherwise).
+    """
 
     data: pd.DataFrame
     products: pd.DataFrame | None
     simulated: bool
     info: dict[str, Any]
+    n_units: int | None = None
 
 
 # --------------------------------------------------------------------------- file reading
@@ -200,11 +205,12 @@ def _load_simulator(cfg: MeasureConfig, plan: SourcePlan) -> SourceData:
         treatment = dataclasses.replace(treatment, seed=plan.enrichment_seed)
     panel = simulate_panel(catalog, cfg.start_date, cfg.end_date, plan.seed, cfg.funnel, treatment)
     info = {**plan.info, "n_products": len(catalog), "n_rows": len(panel)}
+    # The panel is date-major, every catalog product once per date: the first date's rows are
+    # the first len(catalog) rows, and (ids being unique) the distinct ids are the catalog's.
     if treatment is not None:
-        info["n_enriched"] = int(
-            panel.loc[panel["date"] == panel["date"].iloc[0], "enriched"].sum()
-        )
-    return SourceData(panel, catalog, True, info)
+        info["n_enriched"] = int(panel["enriched"].to_numpy()[: len(catalog)].sum())
+    n_units = len(catalog) if catalog["product_id"].notna().all() else None
+    return SourceData(panel, catalog, True, info, n_units)
 
 
 def _load_file(cfg: MeasureConfig, plan: SourcePlan) -> SourceData:

@@ -22,6 +22,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from impact_assets.measure.grouped import Grouping
+
 log = logging.getLogger(__name__)
 
 #: Numeric columns that are averaged, not summed, when rows are aggregated.
@@ -144,28 +146,48 @@ def aggregate_by_date(data: pd.DataFrame, params: dict[str, Any]) -> pd.DataFram
         )
     _require(data, ["date"], "aggregate_by_date")
     _require(data, [metric], "aggregate_by_date")
-    frame = data.copy()
-    frame["date"] = pd.to_datetime(frame["date"])
-    grouped = frame.groupby("date", sort=True)
-    parts = []
-    bools = [c for c in frame.columns if c != "date" and pd.api.types.is_bool_dtype(frame[c])]
-    numeric = [
-        c
-        for c in frame.columns
-        if c != "date" and c not in bools and pd.api.types.is_numeric_dtype(frame[c])
-    ]
+    dates = pd.to_datetime(data["date"])
+    columns = [c for c in data.columns if c != "date"]
+    bools = [c for c in columns if pd.api.types.is_bool_dtype(data[c])]
+    numeric = [c for c in columns if c not in bools and pd.api.types.is_numeric_dtype(data[c])]
     summed = [c for c in numeric if c not in MEAN_COLUMNS]
     averaged = [c for c in numeric if c in MEAN_COLUMNS]
-    if summed:
-        parts.append(grouped[summed].sum() if statistic == "sum" else grouped[summed].mean())
-    if averaged:
-        parts.append(grouped[averaged].mean())
-    if bools:
-        counts = grouped[bools].sum().astype(np.int64)
-        counts.columns = [f"n_{c}" for c in bools]
-        parts.append(counts)
-    parts.append(grouped.size().rename("n_rows").astype(np.int64).to_frame())
-    out = pd.concat(parts, axis=1).reset_index()
+    # Grouped by the date codes (sorted, factorized once), without copying the data: the same
+    # groups, rows and order as grouping a copy with a parsed "date" column by name. Missing
+    # dates (code -1) are left to that slower path, which drops them.
+    codes, uniques = pd.factorize(dates.array, sort=True)
+    if (codes < 0).any():
+        grouped = data.groupby(dates.array, sort=True)
+    else:
+        grouped = data.groupby(codes, sort=True)
+    parts = []
+    if statistic == "mean" and summed and averaged:  # one pass; each column is reduced alone
+        parts.append(grouped[summed + averaged].mean())
+    else:
+        if summed:
+            parts.append(grouped[summed].sum() if statistic == "sum" else grouped[summed].mean())
+        if averaged:
+            parts.append(grouped[averaged].mean())
+    if (codes < 0).any():
+        if bools:
+            counts = grouped[bools].sum().astype(np.int64)
+            counts.columns = [f"n_{c}" for c in bools]
+            parts.append(counts)
+        parts.append(grouped.size().rename("n_rows").astype(np.int64).to_frame())
+        return pd.concat(parts, axis=1).rename_axis("date").reset_index()
+    index = pd.RangeIndex(len(uniques))
+    for column in bools:
+        values = data[column]
+        if isinstance(values.dtype, np.dtype):  # numpy bools: exact counts
+            count = np.bincount(codes, weights=values.to_numpy(), minlength=len(uniques))
+        else:  # nullable booleans: pandas skips the missing values
+            count = values.groupby(codes, sort=True).sum().to_numpy()
+        parts.append(pd.DataFrame({f"n_{column}": count.astype(np.int64)}, index=index))
+    sizes = np.bincount(codes, minlength=len(uniques)).astype(np.int64)
+    parts.append(pd.DataFrame({"n_rows": sizes}, index=index))
+    out = pd.concat(parts, axis=1) if len(parts) > 1 else parts[0]
+    out.index = index
+    out.insert(0, "date", uniques)
     return out
 
 
@@ -211,15 +233,78 @@ def prepare_simulator_for_approximation(data: pd.DataFrame, params: dict[str, An
     if not after_mask.any():
         log.warning("%s: no rows on or after %s; using the before rows as after", name, start)
         after_mask = before_mask
+    outcomes = potential_outcome_columns(frame)
+    if metric == "product_id" or not _string_ids(frame["product_id"]):
+        return _approximation_by_labels(frame, metric, before_mask, after_mask, outcomes)
+
+    # Grouped by integer codes of the sorted ids, factorized once (measure.grouped gives the
+    # sums, means and first values pandas' groupby gives); each result is relabelled with its
+    # ids and assigned with the usual index alignment (NaN for a product absent from a period).
+    codes, uniques = pd.factorize(frame["product_id"], sort=True)
+    products = pd.Index(np.asarray(uniques, dtype=object), name="product_id")
+    groups = Grouping(codes)
+
+    def by_product(mask: np.ndarray, columns: list[str], how: str) -> pd.DataFrame:
+        result = groups.reduce(frame, columns, how, mask)
+        return result.set_axis(products.take(result.index.to_numpy()), axis=0)
+
+    def counts(mask: np.ndarray) -> np.ndarray:
+        return np.bincount(codes[mask], minlength=len(products)).astype(np.int64)
+
+    out = pd.DataFrame(index=products)
+    quality_before = by_product(before_mask, ["quality_score"], "mean")["quality_score"]
+    quality_after = by_product(after_mask, ["quality_score"], "mean")["quality_score"]
+    # rounded so that a constant quality gives exactly delta 0 (no float residue from the mean)
+    out["quality_before"] = quality_before.round(9)
+    out["quality_after"] = quality_after.round(9)
+    out["baseline_sales"] = by_product(before_mask, [metric], "sum")[metric]
+    attributes = [
+        c for c in ("category", "price", "enriched") if c in frame.columns and c != metric
+    ]
+    if attributes:
+        if frame["date"].is_monotonic_increasing:  # a stable sort would leave every row in place
+            firsts = groups.first(frame, attributes)
+        else:
+            order = (
+                pd.Series(frame["date"].array, index=np.arange(len(frame)))
+                .sort_values(kind="stable")
+                .index.to_numpy()
+            )
+            firsts = Grouping(codes[order]).first(frame.take(order), attributes)
+        firsts = firsts.set_axis(products.take(firsts.index.to_numpy()), axis=0)
+        for column in attributes:
+            out[column] = firsts[column]
+    out["n_days_before"] = counts(before_mask)
+    out["n_days_after"] = counts(after_mask)
+    if outcomes:
+        sums = by_product(after_mask, outcomes, "sum")
+        for column in outcomes:
+            out[column] = sums[column]
+    return out.reset_index()
+
+
+def _string_ids(ids: pd.Series) -> bool:
+    """Whether ``ids`` holds only strings (so grouping by value and by ``str`` label agree)."""
+    if isinstance(ids.dtype, pd.StringDtype):
+        return not ids.isna().any()
+    return ids.dtype == object and pd.api.types.infer_dtype(ids, skipna=False) == "string"
+
+
+def _approximation_by_labels(
+    frame: pd.DataFrame,
+    metric: str,
+    before_mask: np.ndarray,
+    after_mask: np.ndarray,
+    outcomes: list[str],
+) -> pd.DataFrame:
+    """``prepare_simulator_for_approximation`` for ids that are not all strings: grouped by the
+    raw ids, aligned on their ``str`` labels."""
     before = frame[before_mask]
     after = frame[after_mask]
-    outcomes = potential_outcome_columns(frame)
-
     by_before = before.groupby("product_id", sort=True)
     by_after = after.groupby("product_id", sort=True)
     products = pd.Index(np.unique(frame["product_id"].astype(str).to_numpy()), name="product_id")
     out = pd.DataFrame(index=products)
-    # rounded so that a constant quality gives exactly delta 0 (no float residue from the mean)
     out["quality_before"] = by_before["quality_score"].mean().round(9)
     out["quality_after"] = by_after["quality_score"].mean().round(9)
     out["baseline_sales"] = by_before[metric].sum()
@@ -239,7 +324,7 @@ def prepare_simulator_for_approximation(data: pd.DataFrame, params: dict[str, An
 def prepare_for_synthetic_control(data: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
     """The panel plus an int ``treatment`` column: 1 where ``enriched`` and ``date >=
     enrichment_start``, else 0 (all 0, with a warning, without ``enriched`` or a start date)."""
-    out = data.copy()
+    out = data.copy(deep=False)  # a shallow copy: adding a column leaves ``data`` untouched
     start_value = params.get("enrichment_start")
     if "enriched" not in out.columns or start_value is None or "date" not in out.columns:
         log.warning(

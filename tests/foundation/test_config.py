@@ -1,10 +1,12 @@
 """The manifest loader: every documented error names the file, the key and the initiative."""
 
+import dataclasses
 from pathlib import Path
 
 import pytest
 import yaml
 
+from impact_assets import steps
 from impact_assets.config import ConfigError, load_config, load_stage_config
 from tests.support import write_manifest
 
@@ -188,3 +190,47 @@ def test_value_per_unit_is_optional_and_validated(tmp_path):
         tmp_path, [{"initiative_id": "a", "cost_to_scale": 1, "value_per_unit": -1}]
     )
     assert "initiatives[0].value_per_unit: must be > 0, got -1" in error(path)
+
+
+def test_measure_configs_are_parsed_once_and_kept_on_the_initiative(manifest):
+    """The loader parses each measure config (to confine its data paths) and keeps the mapping,
+    with the file's stat, for MEASURE; it takes no part in equality, hashing or repr."""
+    cfg = load_config(manifest)
+    item = cfg.initiatives[0]
+    stamp, data = item.parsed_measure_config
+    stat = item.measure_config.stat()
+    assert stamp == (stat.st_mtime_ns, stat.st_size)
+    assert data == yaml.safe_load(item.measure_config.read_text())
+    again = load_config(manifest).initiatives[0]
+    assert again == item and hash(again) == hash(item)
+    assert dataclasses.replace(item, parsed_measure_config=None) == item
+    assert "parsed_measure_config" not in repr(item)
+    event = steps.measure_event(item)
+    assert event["measure_config_parsed"] is item.parsed_measure_config
+    bare = steps.measure_event(dataclasses.replace(item, parsed_measure_config=None))
+    assert "measure_config_parsed" not in bare
+
+
+def test_measure_configs_kept_only_when_measure_would_read_the_same(tmp_path):
+    root = tmp_path / "project"
+    manifest = write_manifest(root)
+    measure_dir = root / "measure"
+    (measure_dir / "init-1.yaml").write_text("")  # empty: MEASURE reads {}
+    (measure_dir / "init-2.yaml").write_text("- a list\n")  # not a mapping: MEASURE reports it
+    (measure_dir / "init-3.json").write_text('{"effect": 3.0}')  # JSON: MEASURE reads it
+    edit(
+        manifest,
+        initiatives=[
+            *yaml.safe_load(manifest.read_text())["initiatives"][:2],
+            {
+                "initiative_id": "init-3",
+                "cost_to_scale": 30.0,
+                "measure_config": "measure/init-3.json",
+            },
+        ],
+    )
+    parsed = {i.initiative_id: i.parsed_measure_config for i in load_config(manifest).initiatives}
+    assert parsed["init-1"][1] == {}
+    assert parsed["init-2"] is None and parsed["init-3"] is None
+    edit(manifest, allow_external_paths=True)  # nothing is parsed at load time then
+    assert all(i.parsed_measure_config is None for i in load_config(manifest).initiatives)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 
 from impact_assets.contracts import MeasureResult
 from impact_assets.measure.component import Measure, MeasureError
@@ -364,3 +365,35 @@ def test_upstream_demo_configs_run_end_to_end(tmp_path, initiative):
         if result["ci_lower"] is not None:
             assert result["ci_lower"] <= result["effect_estimate"] <= result["ci_upper"]
     assert pilot["sample_size"] == 100 and scale["sample_size"] == 400
+
+
+def test_an_already_parsed_config_is_used_while_the_file_is_unchanged(tmp_path, monkeypatch):
+    """``measure_config_parsed`` (from the manifest loader) spares MEASURE a parse while the
+    file's stat matches; a changed file is read again. Results are those of reading the file."""
+    import impact_assets.measure.component as component_module
+
+    config = write_config(tmp_path)
+    reference = Measure(storage_url=str(tmp_path / "reference")).execute(_event(config))
+    reads = []
+    read_config_file = component_module.read_config_file
+    monkeypatch.setattr(
+        component_module,
+        "read_config_file",
+        lambda *args: reads.append(args) or read_config_file(*args),
+    )
+    stat = config.stat()
+    parsed = ((stat.st_mtime_ns, stat.st_size), yaml.safe_load(config.read_text()))
+    measure = Measure(storage_url=str(tmp_path / "store"))
+    first = measure.execute(_event(config, measure_config_parsed=parsed))
+    assert reads == []
+    assert {**first, "job_dir": None} == {**reference, "job_dir": None}
+    assert parsed[1] == yaml.safe_load(config.read_text())  # the event's mapping is not changed
+
+    changed = yaml.safe_load(config.read_text())
+    changed["DATA"]["SOURCE"]["CONFIG"]["seed"] = 99
+    config.write_text(yaml.safe_dump(changed, sort_keys=False))
+    second = measure.execute(_event(config, measure_config_parsed=parsed))
+    assert len(reads) == 1
+    fresh = Measure(storage_url=str(tmp_path / "fresh")).execute(_event(config))
+    assert {**second, "job_dir": None} == {**fresh, "job_dir": None}
+    assert second["effect_estimate"] != first["effect_estimate"]

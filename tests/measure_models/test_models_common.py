@@ -178,3 +178,62 @@ def test_artifacts_write_to_parquet(fits, name, tmp_path):
         path = tmp_path / f"{name}__{artifact}.parquet"
         frame.to_parquet(path)
         assert len(pd.read_parquet(path)) == len(frame)
+
+
+def _same_fit(a, b) -> None:
+    import pandas as pd
+
+    for field in a.__dataclass_fields__:
+        x, y = getattr(a, field), getattr(b, field)
+        if field == "artifacts":
+            assert x.keys() == y.keys()
+            for key in x:
+                pd.testing.assert_frame_equal(x[key], y[key], check_exact=True)
+        else:
+            assert json.dumps(x, sort_keys=True, default=str) == json.dumps(
+                y, sort_keys=True, default=str
+            ), field
+
+
+@pytest.mark.parametrize("name", sorted(UPSTREAM_KEYS))
+def test_fit_and_true_effect_is_fit_then_true_effect(fits, name):
+    """MEASURE's one call gives exactly the two separate calls (models share their prepared
+    units/panels between the two steps)."""
+    model, params, data, result = fits[name]
+    before = data.copy()
+    fit, truth = model.fit_and_true_effect(data, params, simulated=True)
+    _same_fit(fit, result)
+    assert truth == model.true_effect(data, params)
+    fit, truth = model.fit_and_true_effect(data, params, simulated=False)
+    _same_fit(fit, result)
+    assert truth is None
+    assert data.equals(before)
+
+
+def test_vectorized_linear_response_equals_the_row_by_row_call(fits):
+    """The built-in linear response runs on whole columns; a registered copy of it (not the
+    same function object) runs row by row: both give the same impacts, to the bit."""
+    from impact_assets.measure.models import metrics_approximation as approx
+
+    model, params, data, _ = fits["metrics_approximation"]
+    approx.register_response_function(
+        "linear_copy", lambda *a, **k: approx.linear_response(*a, **k)
+    )
+    try:
+        for coefficient in (0.5, 1, "0.25", 3e-7):
+            base = {**params, "response_params": {"coefficient": coefficient}}
+            fast = model.fit(data, {**base, "response_function": "linear"})
+            slow = model.fit(data, {**base, "response_function": "linear_copy"})
+            assert fast.impact_estimates == slow.impact_estimates
+            assert fast.effect_estimate == slow.effect_estimate
+            for key, frame in fast.artifacts.items():
+                assert frame.equals(slow.artifacts[key])
+        for bad in (None, [1]):
+            base = {**params, "response_params": {"coefficient": bad}}
+            with pytest.raises(ModelError) as fast_error:
+                model.fit(data, {**base, "response_function": "linear"})
+            with pytest.raises(ModelError) as slow_error:
+                model.fit(data, {**base, "response_function": "linear_copy"})
+            assert str(fast_error.value) == str(slow_error.value).replace("linear_copy", "linear")
+    finally:
+        approx.RESPONSE_FUNCTIONS.pop("linear_copy", None)

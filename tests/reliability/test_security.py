@@ -6,11 +6,13 @@ import re
 from pathlib import Path
 
 import dagster as dg
+import pytest
 import yaml
 
 from impact_assets.assets.graph import build_definitions
 from impact_assets.assets.storage import JsonIOManager
 from impact_assets.config import load_config
+from impact_assets.yaml_safe import safe_load_text
 from tests.support import write_manifest
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -30,17 +32,105 @@ def python_sources() -> list[Path]:
     return sorted(PACKAGE.rglob("*.py")) + sorted((ROOT / "scripts").glob("*.py"))
 
 
+#: The one module allowed to call ``yaml.load``, and the one call it may make: libyaml's
+#: ``CSafeLoader`` (SafeLoader's constructor on the C parser) or ``SafeLoader`` itself.
+YAML_SAFE = PACKAGE / "yaml_safe.py"
+SAFE_LOAD_CALL = 'return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))'
+UNSAFE_YAML = re.compile(
+    r"yaml\.(load|unsafe_load|full_load|load_all|unsafe_load_all|full_load_all)\("
+    r"|Loader\s*=\s*(yaml\.)?C?(Full|Unsafe)?Loader\b"
+    r"|from\s+yaml\s+import\b.*\b(load|load_all|unsafe_load|full_load|C?(Full|Unsafe)?Loader)\b"
+)
+
+
 def test_yaml_is_only_read_with_safe_load():
-    unsafe = re.compile(
-        r"yaml\.(load|unsafe_load|full_load|load_all)\(|Loader=yaml\.(Full|Unsafe)?Loader"
-    )
+    """No unsafe YAML load anywhere; ``yaml.load`` only in ``yaml_safe.py``, with a safe loader."""
+    offenders, allowed = [], []
+    for path in python_sources():
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if not UNSAFE_YAML.search(line):
+                continue
+            code = line.split("#", 1)[0].strip()  # the call itself, without its noqa comment
+            if path == YAML_SAFE and code == SAFE_LOAD_CALL:
+                allowed.append(f"{path.relative_to(ROOT)}:{n}")
+            else:
+                offenders.append(f"{path.relative_to(ROOT)}:{n}: {line.strip()}")
+    assert offenders == []
+    assert len(allowed) == 1, allowed
+
+
+def test_the_yaml_check_catches_unsafe_loads():
+    for line in (
+        "yaml.load(text)",
+        "yaml.load(text, Loader=yaml.Loader)",
+        "yaml.load(text, Loader=yaml.CLoader)",
+        "yaml.load(text, Loader=yaml.FullLoader)",
+        "yaml.load(text, Loader=yaml.CUnsafeLoader)",
+        "yaml.unsafe_load(text)",
+        "yaml.full_load(text)",
+        "yaml.load_all(text)",
+        "yaml.unsafe_load_all(text)",
+        "from yaml import load",
+        "from yaml import CLoader as Loader",
+        "from yaml import UnsafeLoader",
+        "yaml.load(text, Loader=yaml.SafeLoader)",  # allowed only as yaml_safe.py's one call
+    ):
+        assert UNSAFE_YAML.search(line), line
+    for line in ("yaml.safe_load(text)", "yaml.safe_dump(data)", "safe_load_text(text)"):
+        assert not UNSAFE_YAML.search(line), line
+
+
+def test_package_parses_yaml_only_through_safe_load_text():
+    direct = re.compile(r"yaml\.safe_load(_all)?\(")
     offenders = [
         f"{path.relative_to(ROOT)}:{n}"
         for path in python_sources()
+        if path != YAML_SAFE
         for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
-        if unsafe.search(line)
+        if direct.search(line)
     ]
     assert offenders == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '!!python/object/apply:os.system ["echo hi"]',
+        "!!python/name:os.system",
+        'run: !!python/object/apply:os.system ["echo hi"]',
+        "call: !!python/name:os.system",
+        "!!python/object/new:os.system [echo hi]",
+    ],
+)
+def test_safe_load_text_refuses_python_tags(text):
+    with pytest.raises(yaml.constructor.ConstructorError):
+        safe_load_text(text)
+
+
+def _repo_yaml_files() -> list[Path]:
+    files = sorted((ROOT / "configs").rglob("*.y*ml"))
+    loop = ROOT.parent / "shared" / "reference" / "impact-loop"
+    if loop.is_dir():
+        files += sorted(loop.rglob("*.y*ml"))
+    return files
+
+
+def test_safe_load_text_gives_what_safe_load_gives_on_the_repo_yaml():
+    files = _repo_yaml_files()
+    assert len(files) >= 10
+    for path in files:
+        text = path.read_text(encoding="utf-8")
+        assert safe_load_text(text) == yaml.safe_load(text), path
+
+
+def test_safe_load_text_errors_are_safe_load_errors():
+    """Syntax errors keep PyYAML's messages and marks (file line numbers in ConfigError)."""
+    for text in ("budget: [1, 2\nx: 3\n", "a: b: c\n", "x: @bad\n", "{a: 1"):
+        with pytest.raises(yaml.MarkedYAMLError) as expected:
+            yaml.safe_load(text)
+        with pytest.raises(yaml.MarkedYAMLError) as got:
+            safe_load_text(text)
+        assert str(got.value) == str(expected.value)
 
 
 def test_no_pickle_in_the_package():

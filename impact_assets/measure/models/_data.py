@@ -34,10 +34,26 @@ def require_columns(data: pd.DataFrame, columns: Iterable[str], model: str) -> N
             )
 
 
+def _may_hold_missing(series: pd.Series) -> bool:
+    """False when ``series`` certainly holds no missing value (checked without ``isna``)."""
+    dtype = getattr(series, "dtype", None)  # a DataFrame (repeated column name) has none
+    if isinstance(dtype, np.dtype):
+        if dtype.kind in "biu":  # numpy integers and bools have no missing value
+            return False
+        if dtype.kind == "f":
+            return bool(np.isnan(series.to_numpy()).any())
+        if dtype.kind in "mM":
+            return bool(np.isnat(series.to_numpy()).any())
+    return True
+
+
 def require_no_missing(data: pd.DataFrame, columns: Iterable[str], model: str) -> None:
     """Raise naming the first column of ``columns`` that holds missing values."""
     for column in columns:
-        n_missing = int(data[column].isna().sum())
+        series = data[column]
+        if not _may_hold_missing(series):
+            continue
+        n_missing = int(series.isna().sum())
         if n_missing:
             raise ModelError(
                 f"{model}: column {column!r} has {n_missing} missing value(s) (NaN); "

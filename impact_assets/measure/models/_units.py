@@ -60,6 +60,138 @@ def _design(frame: pd.DataFrame, covariates: list[str]) -> tuple[np.ndarray, lis
     return np.column_stack(parts), names
 
 
+class UnitTable:
+    """The per-unit aggregation of one dataset, validated once.
+
+    ``frame()`` is the per-unit frame (index = unit id) of :func:`aggregate_units`, ``units()``
+    the :class:`Units` of :func:`build_units` and ``effects()`` the frame of
+    :func:`unit_effects`; a model that needs several of them (its fit and its true effect)
+    builds the table once. The checks, and the errors they raise, are those of
+    :func:`aggregate_units`, in the same order.
+    """
+
+    def __init__(
+        self,
+        data: pd.DataFrame,
+        model: str,
+        *,
+        treatment: str,
+        covariates: list[str],
+        outcome: str,
+        unit_column: str | None,
+    ):
+        columns = list(dict.fromkeys([treatment, outcome, *covariates]))
+        require_columns(data, columns, model)
+        require_no_missing(data, columns, model)
+        treated_rows = binary_treatment(data, treatment, model)
+        self.data = data
+        self.model = model
+        self.treatment = treatment
+        self.covariates = list(covariates)
+        self.outcome = outcome
+        self.columns = columns
+        self.unit = next((c for c in (unit_column, "product_id") if c and c in data.columns), None)
+        self.codes: np.ndarray | None = None  # None: every row is a unit
+        if self.unit is None:
+            return
+        codes, labels = _factorize_sorted(data[self.unit])
+        if codes is not None and (codes < 0).any():
+            codes = None  # missing ids: decided (and reported) exactly as before
+        if codes is None:
+            if not data[self.unit].duplicated().any():
+                return
+            require_no_missing(data, [self.unit], model)
+            codes, labels = pd.factorize(data[self.unit], sort=True)
+        elif len(labels) == len(data):  # no id repeats: every row is a unit
+            return
+        counts = np.bincount(codes).astype(float)
+        n_treated_rows = np.bincount(codes, weights=treated_rows)
+        if np.any((n_treated_rows > 0) & (n_treated_rows < counts)):
+            raise ModelError(
+                f"{model}: treatment column {treatment!r} varies within units of {self.unit!r}; "
+                "use a unit-level indicator such as 'enriched' or restrict the window to the "
+                "post period"
+            )
+        first_rows = np.full(len(labels), len(data))
+        np.minimum.at(first_rows, codes, np.arange(len(data)))
+        self.codes, self.labels = codes, labels
+        self.counts, self.first_rows = counts, first_rows
+
+    def frame(self, extra: dict[str, pd.Series] | None = None) -> pd.DataFrame:
+        """Per-unit frame with treatment, outcome, covariates and the ``extra`` columns (row
+        values, aggregated like the numeric columns)."""
+        data, extra = self.data, dict(extra or {})
+        if self.codes is None:
+            frame = data[self.columns].copy()
+            for name, values in extra.items():
+                frame[name] = values.array
+            frame.index = data[self.unit].astype(str) if self.unit else data.index.astype(str)
+            return frame
+        columns, treatment = self.columns, self.treatment
+        categorical = [c for c in columns if c != treatment and _is_categorical(data[c])]
+        numeric = [c for c in columns if c not in categorical and c != treatment]
+        first_rows = self.first_rows
+        out = {treatment: data[treatment].to_numpy()[first_rows]}
+        for column in categorical:
+            out[column] = data[column].to_numpy()[first_rows]
+        for column in numeric:
+            out[column] = _unit_means(data[column], self.codes, self.counts)
+        for name, values in extra.items():
+            if name not in numeric:
+                out[name] = _unit_means(values, self.codes, self.counts)
+        return pd.DataFrame(out, index=pd.Index(np.asarray(self.labels).astype(str)))
+
+    def units(self) -> Units:
+        """Validated :class:`Units` (the checks of :func:`build_units`)."""
+        model, treatment = self.model, self.treatment
+        frame = self.frame()
+        y_series = frame[self.outcome]
+        if not pd.api.types.is_numeric_dtype(y_series):
+            raise ModelError(f"{model}: outcome column {self.outcome!r} must be numeric")
+        treated = binary_treatment(frame, treatment, model)
+        require_min_units(len(frame), "units", model)
+        require_both_groups(treated, treatment, model)
+        X, names = _design(frame, self.covariates)
+        return Units(
+            ids=frame.index.to_numpy(str),
+            treated=treated,
+            y=y_series.to_numpy(float),
+            X=X,
+            names=names,
+            n_rows=len(self.data),
+            unit_column=self.unit,
+        )
+
+    def effects(self, realized: pd.Series, potential: pd.Series) -> pd.DataFrame:
+        """Per-unit ``realized``/``potential`` effects (see :func:`unit_effects`): the two
+        columns of ``frame({"_realized": realized, "_potential": potential})``, renamed, built
+        without the rest of the frame."""
+        data = self.data
+        if self.codes is None:
+            index = data[self.unit].astype(str) if self.unit else data.index.astype(str)
+            columns = {"realized": realized.array, "potential": potential.array}
+            return pd.DataFrame(columns, index=pd.Index(index))
+        return pd.DataFrame(
+            {
+                "realized": _unit_means(realized, self.codes, self.counts),
+                "potential": _unit_means(potential, self.codes, self.counts),
+            },
+            index=pd.Index(np.asarray(self.labels).astype(str)),
+        )
+
+
+def _factorize_sorted(ids: pd.Series) -> tuple[np.ndarray | None, object]:
+    """``pd.factorize(ids, sort=True)`` for ids that sort (``(None, None)`` otherwise)."""
+    try:
+        return pd.factorize(ids, sort=True)
+    except TypeError:
+        return None, None
+
+
+def _unit_means(values: pd.Series, codes: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    return np.bincount(codes, weights=values.to_numpy(dtype=float)) / counts
+
+
 def aggregate_units(
     data: pd.DataFrame,
     model: str,
@@ -71,36 +203,16 @@ def aggregate_units(
     extra: tuple[str, ...] = (),
 ) -> tuple[pd.DataFrame, str | None]:
     """Per-unit frame (index = unit id) with treatment, outcome, covariates and ``extra``."""
-    columns = list(dict.fromkeys([treatment, outcome, *covariates]))
-    require_columns(data, columns, model)
-    require_no_missing(data, columns, model)
-    binary_treatment(data, treatment, model)
-    unit = next((c for c in (unit_column, "product_id") if c and c in data.columns), None)
-    if unit is None or not data[unit].duplicated().any():
-        frame = data[columns + [c for c in extra if c in data.columns]].copy()
-        frame.index = data[unit].astype(str) if unit else data.index.astype(str)
-        return frame, unit
-    require_no_missing(data, [unit], model)
-    codes, labels = pd.factorize(data[unit], sort=True)
-    counts = np.bincount(codes).astype(float)
-    n_treated_rows = np.bincount(codes, weights=binary_treatment(data, treatment, model))
-    if np.any((n_treated_rows > 0) & (n_treated_rows < counts)):
-        raise ModelError(
-            f"{model}: treatment column {treatment!r} varies within units of {unit!r}; use a "
-            "unit-level indicator such as 'enriched' or restrict the window to the post period"
-        )
-    categorical = [c for c in columns if c != treatment and _is_categorical(data[c])]
-    numeric = [c for c in columns if c not in categorical and c != treatment]
-    numeric += [c for c in extra if c in data.columns and c not in numeric]
-    _, first_rows = np.unique(codes, return_index=True)
-    out = {treatment: data[treatment].to_numpy()[first_rows]}
-    for column in categorical:
-        out[column] = data[column].to_numpy()[first_rows]
-    for column in numeric:
-        values = data[column].to_numpy(dtype=float)
-        out[column] = np.bincount(codes, weights=values) / counts
-    frame = pd.DataFrame(out, index=pd.Index(np.asarray(labels).astype(str)))
-    return frame, unit
+    table = UnitTable(
+        data,
+        model,
+        treatment=treatment,
+        covariates=covariates,
+        outcome=outcome,
+        unit_column=unit_column,
+    )
+    present = [c for c in extra if c in data.columns and c not in table.columns]
+    return table.frame({c: data[c] for c in dict.fromkeys(present)}), table.unit
 
 
 def build_units(
@@ -113,30 +225,28 @@ def build_units(
     unit_column: str | None,
 ) -> Units:
     """Validate and aggregate ``data`` into :class:`Units`."""
-    frame, unit = aggregate_units(
+    return UnitTable(
         data,
         model,
         treatment=treatment,
         covariates=covariates,
         outcome=outcome,
         unit_column=unit_column,
-    )
-    y_series = frame[outcome]
-    if not pd.api.types.is_numeric_dtype(y_series):
-        raise ModelError(f"{model}: outcome column {outcome!r} must be numeric")
-    treated = binary_treatment(frame, treatment, model)
-    require_min_units(len(frame), "units", model)
-    require_both_groups(treated, treatment, model)
-    X, names = _design(frame, covariates)
-    return Units(
-        ids=frame.index.to_numpy(str),
-        treated=treated,
-        y=y_series.to_numpy(float),
-        X=X,
-        names=names,
-        n_rows=len(data),
-        unit_column=unit,
-    )
+    ).units()
+
+
+def effect_columns(data: pd.DataFrame, outcome: str) -> tuple[pd.Series, pd.Series] | None:
+    """Row-level ``outcome - outcome_y0`` and ``outcome_y1 - outcome_y0`` (NaN without
+    ``outcome_y1``), or ``None`` when the data carry no ``outcome_y0``."""
+    y0, y1 = f"{outcome}_y0", f"{outcome}_y1"
+    if y0 not in data.columns:
+        return None
+    realized = data[outcome] - data[y0]
+    if y1 in data.columns:
+        potential = data[y1] - data[y0]
+    else:
+        potential = pd.Series(np.full(len(data), np.nan), index=data.index)
+    return realized, potential
 
 
 def unit_effects(
@@ -147,29 +257,25 @@ def unit_effects(
     covariates: list[str],
     outcome: str,
     unit_column: str | None,
+    table: UnitTable | None = None,
 ) -> pd.DataFrame | None:
     """Per-unit true effects from the potential-outcome columns, or ``None`` without them.
 
     Columns: ``realized`` (mean of ``outcome - outcome_y0``; the effect the treated actually
     experienced) and ``potential`` (mean of ``outcome_y1 - outcome_y0``; the effect a control
-    would have had). Same unit order as :func:`build_units`.
+    would have had). Same unit order as :func:`build_units`. ``table`` is the data's
+    :class:`UnitTable` when the caller already built it.
     """
-    y0, y1 = f"{outcome}_y0", f"{outcome}_y1"
-    if y0 not in data.columns:
+    columns = effect_columns(data, outcome)
+    if columns is None:
         return None
-    enriched = data.assign(
-        _realized=data[outcome] - data[y0],
-        _potential=(data[y1] - data[y0]) if y1 in data.columns else np.nan,
-    )
-    frame, _ = aggregate_units(
-        enriched,
-        model,
-        treatment=treatment,
-        covariates=covariates,
-        outcome=outcome,
-        unit_column=unit_column,
-        extra=("_realized", "_potential"),
-    )
-    return frame[["_realized", "_potential"]].rename(
-        columns={"_realized": "realized", "_potential": "potential"}
-    )
+    if table is None:
+        table = UnitTable(
+            data,
+            model,
+            treatment=treatment,
+            covariates=covariates,
+            outcome=outcome,
+            unit_column=unit_column,
+        )
+    return table.effects(*columns)

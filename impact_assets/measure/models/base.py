@@ -101,6 +101,18 @@ class Model(ABC):
         """
         return None
 
+    def fit_and_true_effect(
+        self, data: pd.DataFrame, params: Mapping[str, Any], *, simulated: bool
+    ) -> tuple[ModelFit, float | None]:
+        """``fit``, then (for simulated data) ``true_effect``: what MEASURE runs.
+
+        The result is exactly ``(self.fit(data, params), self.true_effect(data, params) if
+        simulated else None)``; models whose two steps prepare the same things (units, panels)
+        override it to prepare them once.
+        """
+        fit = self.fit(data, params)
+        return fit, (self.true_effect(data, params) if simulated else None)
+
 
 MODEL_REGISTRY: dict[str, type[Model]] = {}
 

@@ -156,19 +156,27 @@ class Experiment(Model):
         )
 
     @staticmethod
-    def _unit_column(data: pd.DataFrame, params: Mapping[str, Any]) -> str | None:
+    def _unit_codes(
+        data: pd.DataFrame, params: Mapping[str, Any]
+    ) -> tuple[str | None, np.ndarray | None]:
+        """The first of ``unit_column``/``product_id`` whose values repeat, with its
+        ``pd.factorize`` codes (repeats: fewer distinct values, missing ones counted once,
+        than rows, which is what ``duplicated().any()`` tells)."""
         for column in (params["unit_column"], "product_id"):
-            if column in data.columns and data[column].duplicated().any():
-                return column
-        return None
+            if column in data.columns:
+                codes, uniques = pd.factorize(data[column])
+                if len(uniques) + int((codes < 0).any()) < len(data):
+                    return column, codes
+        return None, None
 
     def _covariance(
         self, data: pd.DataFrame, params: Mapping[str, Any]
     ) -> tuple[str, dict[str, Any]]:
         cov_type = params["cov_type"]
         kwds = dict(params["cov_kwds"])
+        unit, unit_codes = None, None
         if cov_type == "auto":
-            unit = self._unit_column(data, params)
+            unit, unit_codes = self._unit_codes(data, params)
             if unit is None:
                 return "nonrobust", {}
             cov_type, kwds = "cluster", {"groups": unit}
@@ -188,7 +196,10 @@ class Experiment(Model):
             if isinstance(groups, str):
                 require_columns(data, [groups], NAME)
                 require_no_missing(data, [groups], NAME)
-                kwds["groups"] = pd.factorize(data[groups])[0]
+                if groups == unit and unit_codes is not None:
+                    kwds["groups"] = unit_codes  # pd.factorize(data[groups])[0], done above
+                else:
+                    kwds["groups"] = pd.factorize(data[groups])[0]
         if statsmodels_name == "HAC" and "maxlags" not in kwds:
             raise ModelError(f"{NAME}: parameter 'cov_kwds' needs 'maxlags' for cov_type HAC")
         return statsmodels_name, kwds
@@ -293,5 +304,4 @@ class Experiment(Model):
             return None
         if not treated.any():
             return None
-        rows = data.loc[treated]
-        return float((rows[outcome] - rows[f"{outcome}_y0"]).mean())
+        return float((data[outcome] - data[f"{outcome}_y0"])[treated].mean())

@@ -129,7 +129,20 @@ class InterruptedTimeSeries(Model):
 
     def fit(self, data: pd.DataFrame, params: Mapping[str, Any]) -> ModelFit:
         column = params["dependent_variable"]
+        return self._fit(*self._series(data, params, column), params)
+
+    def fit_and_true_effect(
+        self, data: pd.DataFrame, params: Mapping[str, Any], *, simulated: bool
+    ) -> tuple[ModelFit, float | None]:
+        column = params["dependent_variable"]
         frame, design = self._series(data, params, column)
+        fit = self._fit(frame, design, params)
+        if not simulated or f"{column}_y0" not in data.columns:
+            return fit, None
+        return fit, self._true_effect(frame, design, column)
+
+    def _fit(self, frame: pd.DataFrame, design: np.ndarray, params: Mapping[str, Any]) -> ModelFit:
+        column = params["dependent_variable"]
         y = numeric_column(frame, column, NAME)
         n = len(frame)
         require_min_units(n, "dates", NAME)
@@ -211,7 +224,10 @@ class InterruptedTimeSeries(Model):
         column = params["dependent_variable"]
         if f"{column}_y0" not in data.columns or column not in data.columns:
             return None
-        frame, design = self._series(data, params, column)
+        return self._true_effect(*self._series(data, params, column), column)
+
+    @staticmethod
+    def _true_effect(frame: pd.DataFrame, design: np.ndarray, column: str) -> float:
         tau = (frame[column] - frame[f"{column}_y0"]).to_numpy(float)
         coefficients, *_ = np.linalg.lstsq(design, tau, rcond=None)
         return float(coefficients[2])

@@ -73,7 +73,7 @@ from impact_assets.measure.models._params import (
     get_str,
     get_str_list,
 )
-from impact_assets.measure.models._units import Units, build_units, unit_effects
+from impact_assets.measure.models._units import Units, UnitTable, effect_columns
 from impact_assets.measure.models.base import Model, ModelError, ModelFit, register_model
 
 NAME = "nearest_neighbour_matching"
@@ -299,6 +299,15 @@ def _estimate(
     return _Estimate(tau, float(np.sqrt(variance)), n_est)
 
 
+@dataclass
+class _Prepared:
+    table: UnitTable
+    units: Units
+    Z: np.ndarray
+    att_dir: _Direction
+    atc_dir: _Direction
+
+
 @register_model
 class NearestNeighbourMatching(Model):
     """Nearest-neighbour matching with Abadie-Imbens inference; see the module docstring."""
@@ -334,8 +343,8 @@ class NearestNeighbourMatching(Model):
             "unit_column": get_str(params, "unit_column", NAME, default="product_id"),
         }
 
-    def _units(self, data: pd.DataFrame, params: Mapping[str, Any]) -> Units:
-        return build_units(
+    def _table(self, data: pd.DataFrame, params: Mapping[str, Any]) -> UnitTable:
+        return UnitTable(
             data,
             NAME,
             treatment=params["treatment_column"],
@@ -344,6 +353,14 @@ class NearestNeighbourMatching(Model):
             unit_column=params["unit_column"],
         )
 
+    def _prepare(self, table: UnitTable, params: Mapping[str, Any]) -> _Prepared:
+        """Units, coordinates and both match directions: what the fit and the true effect
+        share."""
+        units = table.units()
+        Z = _coordinates(units, params["distance"])
+        att_dir, atc_dir = self._directions(units, Z, params)
+        return _Prepared(table, units, Z, att_dir, atc_dir)
+
     @staticmethod
     def _directions(units: Units, Z: np.ndarray, params: Mapping[str, Any]):
         treated, controls = np.flatnonzero(units.treated), np.flatnonzero(~units.treated)
@@ -351,9 +368,28 @@ class NearestNeighbourMatching(Model):
         return _match(Z, treated, controls, *args), _match(Z, controls, treated, *args)
 
     def fit(self, data: pd.DataFrame, params: Mapping[str, Any]) -> ModelFit:
-        units = self._units(data, params)
-        Z = _coordinates(units, params["distance"])
-        att_dir, atc_dir = self._directions(units, Z, params)
+        return self._fit(self._prepare(self._table(data, params), params), params)
+
+    def true_effect(self, data: pd.DataFrame, params: Mapping[str, Any]) -> float | None:
+        columns = effect_columns(data, params["dependent_variable"])
+        if columns is None:
+            return None
+        table = self._table(data, params)
+        return self._true_effect(self._prepare(table, params), table.effects(*columns), params)
+
+    def fit_and_true_effect(
+        self, data: pd.DataFrame, params: Mapping[str, Any], *, simulated: bool
+    ) -> tuple[ModelFit, float | None]:
+        prepared = self._prepare(self._table(data, params), params)
+        fit = self._fit(prepared, params)
+        columns = effect_columns(data, params["dependent_variable"]) if simulated else None
+        if columns is None:
+            return fit, None
+        return fit, self._true_effect(prepared, prepared.table.effects(*columns), params)
+
+    def _fit(self, prepared: _Prepared, params: Mapping[str, Any]) -> ModelFit:
+        units, Z = prepared.units, prepared.Z
+        att_dir, atc_dir = prepared.att_dir, prepared.atc_dir
         estimand = params["estimand"]
         needed = {"att": [att_dir], "atc": [atc_dir], "ate": [att_dir, atc_dir]}[estimand]
         if not all(d.retained.any() for d in needed):
@@ -466,20 +502,11 @@ class NearestNeighbourMatching(Model):
             },
         )
 
-    def true_effect(self, data: pd.DataFrame, params: Mapping[str, Any]) -> float | None:
-        effects = unit_effects(
-            data,
-            NAME,
-            treatment=params["treatment_column"],
-            covariates=params["covariate_columns"],
-            outcome=params["dependent_variable"],
-            unit_column=params["unit_column"],
-        )
-        if effects is None:
-            return None
-        units = self._units(data, params)
-        Z = _coordinates(units, params["distance"])
-        att_dir, atc_dir = self._directions(units, Z, params)
+    @staticmethod
+    def _true_effect(
+        prepared: _Prepared, effects: pd.DataFrame, params: Mapping[str, Any]
+    ) -> float | None:
+        att_dir, atc_dir = prepared.att_dir, prepared.atc_dir
         treated_ids = att_dir.source[att_dir.retained]
         control_ids = atc_dir.source[atc_dir.retained]
         realized = effects["realized"].to_numpy(float)

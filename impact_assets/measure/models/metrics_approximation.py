@@ -48,6 +48,9 @@ def linear_response(
     return float(params.get("coefficient", 1.0)) * delta * baseline
 
 
+#: Argument names of :func:`linear_response` a ``RESPONSE.PARAMS`` key would collide with.
+_LINEAR_ARGUMENTS = frozenset({"delta", "baseline", "row_attributes"})
+
 #: Registered response functions; extend with :func:`register_response_function`.
 RESPONSE_FUNCTIONS: dict[str, ResponseFunction] = {"linear": linear_response}
 
@@ -115,22 +118,35 @@ class MetricsApproximation(Model):
             )
         function = RESPONSE_FUNCTIONS[params["response_function"]]
         response_params = params["response_params"]
-        results: list[dict[str, float]] = []
         deltas = (rows[after_col] - rows[before_col]).to_numpy(float)
         baselines = rows[baseline_col].to_numpy(float)
-        for delta, baseline, attributes in zip(
-            deltas, baselines, rows.to_dict(orient="records"), strict=True
-        ):
+
+        def misfit(err: TypeError) -> ModelError:
+            return ModelError(
+                f"{NAME}: parameter 'RESPONSE.PARAMS' does not fit response function "
+                f"{params['response_function']!r}: {err}"
+            )
+
+        if function is linear_response and not _LINEAR_ARGUMENTS & set(response_params):
+            # the built-in linear response on whole columns: the same products, in the same
+            # order ((coefficient * delta) * baseline), as calling it row by row
             try:
-                value = function(delta, baseline, row_attributes=attributes, **response_params)
+                coefficient = float(response_params.get("coefficient", 1.0))
             except TypeError as err:
-                raise ModelError(
-                    f"{NAME}: parameter 'RESPONSE.PARAMS' does not fit response function "
-                    f"{params['response_function']!r}: {err}"
-                ) from err
-            result = dict(value) if isinstance(value, Mapping) else {"impact": value}
-            results.append({k: float(v) for k, v in result.items()})
-        table = pd.DataFrame(results)
+                raise misfit(err) from err
+            table = pd.DataFrame({"impact": coefficient * deltas * baselines})
+        else:
+            results: list[dict[str, float]] = []
+            for delta, baseline, attributes in zip(
+                deltas, baselines, rows.to_dict(orient="records"), strict=True
+            ):
+                try:
+                    value = function(delta, baseline, row_attributes=attributes, **response_params)
+                except TypeError as err:
+                    raise misfit(err) from err
+                result = dict(value) if isinstance(value, Mapping) else {"impact": value}
+                results.append({k: float(v) for k, v in result.items()})
+            table = pd.DataFrame(results)
         if "impact" not in table.columns:
             raise ModelError(
                 f"{NAME}: response function {params['response_function']!r} must return a number "

@@ -37,6 +37,7 @@ regression_adjustment : bool, default true.   unit_column : default ``product_id
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -51,7 +52,7 @@ from impact_assets.measure.models._params import (
     get_str,
     get_str_list,
 )
-from impact_assets.measure.models._units import Units, build_units, unit_effects
+from impact_assets.measure.models._units import Units, UnitTable, effect_columns
 from impact_assets.measure.models.base import Model, ModelError, ModelFit, register_model
 
 NAME = "subclassification"
@@ -85,6 +86,15 @@ def _within_regression(y: np.ndarray, w: np.ndarray, X: np.ndarray) -> tuple[flo
     return float(coef[1]), float(np.sum(row**2 * omega))
 
 
+@dataclass
+class _Prepared:
+    table: UnitTable
+    units: Units
+    strata: np.ndarray
+    labels: np.ndarray
+    kept: np.ndarray
+
+
 @register_model
 class Subclassification(Model):
     """Propensity-score subclassification; see the module docstring."""
@@ -109,8 +119,8 @@ class Subclassification(Model):
             "unit_column": get_str(params, "unit_column", NAME, default="product_id"),
         }
 
-    def _units(self, data: pd.DataFrame, params: Mapping[str, Any]) -> Units:
-        return build_units(
+    def _table(self, data: pd.DataFrame, params: Mapping[str, Any]) -> UnitTable:
+        return UnitTable(
             data,
             NAME,
             treatment=params["treatment_column"],
@@ -118,6 +128,13 @@ class Subclassification(Model):
             outcome=params["dependent_variable"],
             unit_column=params["unit_column"],
         )
+
+    def _prepare(self, table: UnitTable, params: Mapping[str, Any]) -> _Prepared:
+        """Units, strata and the kept strata: what the fit and the true effect share."""
+        units = table.units()
+        strata = _strata(units, params)
+        labels, kept = self._kept(units, strata)
+        return _Prepared(table, units, strata, labels, kept)
 
     @staticmethod
     def _kept(units: Units, strata: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -128,9 +145,28 @@ class Subclassification(Model):
         return labels, (n_t > 0) & (n_t < n_all)
 
     def fit(self, data: pd.DataFrame, params: Mapping[str, Any]) -> ModelFit:
-        units = self._units(data, params)
-        strata = _strata(units, params)
-        labels, kept = self._kept(units, strata)
+        return self._fit(self._prepare(self._table(data, params), params), params)
+
+    def true_effect(self, data: pd.DataFrame, params: Mapping[str, Any]) -> float | None:
+        columns = effect_columns(data, params["dependent_variable"])
+        if columns is None:
+            return None
+        table = self._table(data, params)
+        return self._true_effect(self._prepare(table, params), table.effects(*columns), params)
+
+    def fit_and_true_effect(
+        self, data: pd.DataFrame, params: Mapping[str, Any], *, simulated: bool
+    ) -> tuple[ModelFit, float | None]:
+        prepared = self._prepare(self._table(data, params), params)
+        fit = self._fit(prepared, params)
+        columns = effect_columns(data, params["dependent_variable"]) if simulated else None
+        if columns is None:
+            return fit, None
+        return fit, self._true_effect(prepared, prepared.table.effects(*columns), params)
+
+    def _fit(self, prepared: _Prepared, params: Mapping[str, Any]) -> ModelFit:
+        units, strata = prepared.units, prepared.strata
+        labels, kept = prepared.labels, prepared.kept
         if not kept.any():
             raise ModelError(
                 f"{NAME}: all {labels.size} strata hold only treated or only control units "
@@ -267,21 +303,12 @@ class Subclassification(Model):
             },
         )
 
-    def true_effect(self, data: pd.DataFrame, params: Mapping[str, Any]) -> float | None:
-        effects = unit_effects(
-            data,
-            NAME,
-            treatment=params["treatment_column"],
-            covariates=params["covariate_columns"],
-            outcome=params["dependent_variable"],
-            unit_column=params["unit_column"],
-        )
-        if effects is None:
-            return None
-        units = self._units(data, params)
-        strata = _strata(units, params)
-        labels, kept = self._kept(units, strata)
-        in_kept = np.isin(strata, labels[kept])
+    @staticmethod
+    def _true_effect(
+        prepared: _Prepared, effects: pd.DataFrame, params: Mapping[str, Any]
+    ) -> float | None:
+        units, strata = prepared.units, prepared.strata
+        in_kept = np.isin(strata, prepared.labels[prepared.kept])
         realized = effects["realized"].to_numpy(float)
         potential = effects["potential"].to_numpy(float)
         if params["estimand"] == "att":

@@ -109,6 +109,7 @@ class _Panel:
     post: np.ndarray  # bool per date
     unit_column: str
     warnings: list[str] = field(default_factory=list)
+    units: list[str] = field(default_factory=list)  # the matrix columns, in order
 
 
 def _as_list(value: Any) -> list[str] | None:
@@ -187,7 +188,7 @@ class SyntheticControl(Model):
             index=pd.DatetimeIndex(t_labels),
             columns=labels,
         )
-        units = list(matrix.columns)
+        units = labels.tolist()  # == list(matrix.columns), without iterating a str Index
         require_min_units(len(units), "units", NAME)
         treated, flagged, warnings = self._treated_units(data, params, unit, units, codes)
         excluded = set(treated) | set(flagged)
@@ -204,7 +205,7 @@ class SyntheticControl(Model):
                 f"{NAME}: parameter 'treatment_time' leaves {n_pre} pre- and {n_post} "
                 f"post-period dates; at least {MIN_PRE_PERIODS} pre and 1 post are needed"
             )
-        return _Panel(matrix, treated, donors, post, unit, warnings)
+        return _Panel(matrix, treated, donors, post, unit, warnings, units)
 
     @staticmethod
     def _treated_units(
@@ -304,10 +305,21 @@ class SyntheticControl(Model):
         return out
 
     def fit(self, data: pd.DataFrame, params: Mapping[str, Any]) -> ModelFit:
+        return self._fit(self._panel(data, params), params)
+
+    def fit_and_true_effect(
+        self, data: pd.DataFrame, params: Mapping[str, Any], *, simulated: bool
+    ) -> tuple[ModelFit, float | None]:
         panel = self._panel(data, params)
+        fit = self._fit(panel, params)
+        if not simulated or f"{params['outcome_column']}_y0" not in data.columns:
+            return fit, None
+        return fit, self._true_effect(data, params, panel)
+
+    def _fit(self, panel: _Panel, params: Mapping[str, Any]) -> ModelFit:
         matrix, post = panel.matrix, panel.post
         values = matrix.to_numpy(float)
-        position = {u: i for i, u in enumerate(matrix.columns)}
+        position = {u: i for i, u in enumerate(panel.units)}
         treated_idx = np.array([position[u] for u in panel.treated])
         donor_idx = np.array([position[u] for u in panel.donors])
         att, rmse, weights, synthetic = self._gap(values, post, treated_idx, donor_idx)
@@ -403,12 +415,15 @@ class SyntheticControl(Model):
         )
 
     def true_effect(self, data: pd.DataFrame, params: Mapping[str, Any]) -> float | None:
-        outcome = params["outcome_column"]
-        if f"{outcome}_y0" not in data.columns:
+        if f"{params['outcome_column']}_y0" not in data.columns:
             return None
-        panel = self._panel(data, params)
-        frame = data.assign(_unit=data[panel.unit_column].astype(str))
-        times = pd.to_datetime(frame[params["time_column"]])
-        rows = frame["_unit"].isin(panel.treated) & (times >= params["treatment_time"]).to_numpy()
-        chosen = frame.loc[rows]
-        return float((chosen[outcome] - chosen[f"{outcome}_y0"]).mean())
+        return self._true_effect(data, params, self._panel(data, params))
+
+    @staticmethod
+    def _true_effect(data: pd.DataFrame, params: Mapping[str, Any], panel: _Panel) -> float:
+        """Mean of ``outcome - outcome_y0`` over the treated units' post-period rows."""
+        outcome = params["outcome_column"]
+        units = data[panel.unit_column].astype(str)
+        times = pd.to_datetime(data[params["time_column"]])
+        rows = units.isin(panel.treated).to_numpy() & (times >= params["treatment_time"]).to_numpy()
+        return float((data[outcome] - data[f"{outcome}_y0"])[rows].mean())
