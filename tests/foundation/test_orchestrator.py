@@ -1,14 +1,18 @@
 """The plain-Python Orchestrator with small fake components."""
 
+import os
 import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
 from impact_assets import ContractError, Orchestrator, load_config
 from tests.support import FakeEvaluate, FakeMeasure, write_manifest
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def build(path, **components):
@@ -165,6 +169,21 @@ def test_measure_worker_processes_do_not_import_dagster():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_loading_the_code_location_leaves_model_libraries_to_the_fits():
+    """The Dagster CLI and code servers load the definitions; statsmodels, scikit-learn and
+    scipy.stats are imported by the first model fit, not by that load."""
+    code = (
+        "import sys\n"
+        "import impact_assets.definitions\n"
+        "print(sorted(m for m in ('statsmodels', 'sklearn', 'scipy.stats') if m in sys.modules))\n"
+    )
+    env = {**os.environ, "IMPACT_MANIFEST": str(ROOT / "configs" / "pipeline.yaml")}
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
+    )
+    assert out.stdout.strip() == "[]"
 
 
 def test_process_pool_is_kept_and_rebuilt_when_broken():

@@ -6,8 +6,6 @@ import warnings
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
-from sklearn.linear_model import LogisticRegression
 
 
 def standardize(X: np.ndarray) -> np.ndarray:
@@ -35,12 +33,16 @@ def propensity_logit(X: np.ndarray, treated: np.ndarray) -> np.ndarray:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error")
+            import statsmodels.api as sm  # lazy: see models/__init__
+
             result = sm.Logit(w, design).fit(method="newton", disp=0, maxiter=50)
         logit = design @ result.params
         if np.all(np.isfinite(logit)) and np.max(np.abs(logit)) < 30:
             return logit
     except (Warning, np.linalg.LinAlgError, ValueError):
         pass
+    from sklearn.linear_model import LogisticRegression  # lazy: see models/__init__
+
     model = LogisticRegression(C=1e3, solver="newton-cholesky", max_iter=200)
     model.fit(Z, treated)
     return model.decision_function(Z)

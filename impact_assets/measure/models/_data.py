@@ -12,7 +12,6 @@ from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from impact_assets.measure.models.base import ModelError
 
@@ -109,6 +108,8 @@ def normal_p_value(estimate: float, standard_error: float) -> float | None:
     """Two-sided normal p-value; ``None`` when the standard error is not positive and finite."""
     if not np.isfinite(standard_error) or standard_error <= 0:
         return None
+    from scipy import stats  # lazy: see models/__init__
+
     return float(2.0 * stats.norm.sf(abs(estimate) / standard_error))
 
 
@@ -118,5 +119,7 @@ def normal_interval(
     """Symmetric normal CI; ``(None, None)`` when the standard error is unusable."""
     if not np.isfinite(standard_error) or standard_error <= 0:
         return None, None
+    from scipy import stats  # lazy: see models/__init__
+
     half = float(stats.norm.ppf(0.5 + level / 2.0)) * standard_error
     return float(estimate - half), float(estimate + half)

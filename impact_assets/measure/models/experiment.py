@@ -40,7 +40,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import patsy
-import statsmodels.api as sm
 
 from impact_assets.measure.models._data import (
     binary_treatment,
@@ -225,6 +224,8 @@ class Experiment(Model):
                 y, X = patsy.dmatrices(formula, data[used], NA_action="raise", eval_env=env)
                 design = np.asarray(y).ravel(), np.asarray(X), list(X.design_info.column_names)
             y, X, names = design
+            import statsmodels.api as sm  # lazy: see models/__init__
+
             result = sm.OLS(y, X).fit(
                 cov_type=cov_type, cov_kwds=cov_kwds or None, use_t=params["use_t"]
             )

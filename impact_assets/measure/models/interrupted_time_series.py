@@ -44,7 +44,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
 
 from impact_assets.measure.models._data import (
     numeric_column,
@@ -157,6 +156,8 @@ class InterruptedTimeSeries(Model):
         if maxlags is None:
             maxlags = default_maxlags(n)
         with np.errstate(invalid="ignore", divide="ignore"):  # a perfect fit has SE 0
+            import statsmodels.api as sm  # lazy: see models/__init__
+
             result = sm.OLS(y, design).fit(
                 cov_type="HAC", cov_kwds={"maxlags": maxlags, "use_correction": True}, use_t=True
             )

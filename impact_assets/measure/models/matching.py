@@ -60,7 +60,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 from scipy.spatial import cKDTree
 from scipy.spatial.distance import cdist
 
@@ -418,6 +417,8 @@ class NearestNeighbourMatching(Model):
             # t reference with (estimation units - 1) df: a small-sample adjustment that
             # matters when a caliper leaves few units and vanishes for large samples
             df = max(head.n_units - 1, 1)
+            from scipy import stats  # lazy: see models/__init__
+
             half = float(stats.t.ppf(0.975, df)) * head.se
             lower, upper = head.effect - half, head.effect + half
             p_value = float(2.0 * stats.t.sf(abs(head.effect) / head.se, df))

@@ -54,7 +54,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 from scipy.optimize import nnls
 
 from impact_assets.measure.models._data import (
@@ -328,6 +327,8 @@ class SyntheticControl(Model):
         se = lower = upper = p_value = None
         if n_pl >= 2:
             se = float(np.sqrt(np.mean(placebos[:, 0] ** 2)))
+            from scipy import stats  # lazy: see models/__init__
+
             half = float(stats.t.ppf(0.975, df=n_pl)) * se
             lower, upper = att - half, att + half
             ratio = abs(att) / rmse if rmse > 0 else np.inf
