@@ -4,7 +4,9 @@
 For each N it writes a manifest (``impact_assets.synthetic_portfolio``: the six methods in turn,
 seeded costs, budget 30% of total cost), runs ``dagster job execute -m impact_assets.definitions
 -j impact_pipeline`` in a fresh ``DAGSTER_HOME`` (holding the project's instance settings,
-``.dagster/dagster.yaml``) under ``/usr/bin/time -v`` (wall time, peak RSS), reads the time of
+``.dagster/dagster.yaml``) under ``/usr/bin/time -v`` (wall time; peak RSS of the largest single
+process) while sampling the summed RSS of the whole process tree (the MEASURE worker processes
+included) every 0.2 s, reads the time of
 every step from the run's event log, runs the same manifest through the plain ``Orchestrator`` in
 a fresh process, and prints a table (also written as markdown with --out).
 
@@ -27,6 +29,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -76,6 +79,52 @@ def step_seconds(home: Path) -> tuple[dict[str, float], int, float]:
         return spans, len(records), records[0].event_log_entry.timestamp
 
 
+def _tree_rss_kb(root: int) -> int:
+    """Resident memory (kB) of ``root`` and all its descendants, from /proc."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    total, todo = 0, [root]
+    while todo:
+        pid = todo.pop()
+        todo.extend(children.get(pid, []))
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            continue
+        match = re.search(r"VmRSS:\s+(\d+) kB", status)
+        total += int(match.group(1)) if match else 0
+    return total
+
+
+def run_sampled(command: list[str], **kwargs) -> subprocess.CompletedProcess:
+    """Run ``command``; sample the summed RSS of its process tree (worker processes included)
+    every 0.2 s into ``peak_tree_rss_kb`` of the result."""
+    proc = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs
+    )
+    peak = 0
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not done.wait(0.2):
+            peak = max(peak, _tree_rss_kb(proc.pid))
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    stdout, stderr = proc.communicate()
+    done.set()
+    sampler.join()
+    result = subprocess.CompletedProcess(command, proc.returncode, stdout, stderr)
+    result.peak_tree_rss_kb = peak
+    return result
+
+
 def run_size(n: int, workdir: Path) -> dict[str, float | str]:
     from impact_assets.synthetic_portfolio import write_portfolio
 
@@ -87,7 +136,7 @@ def run_size(n: int, workdir: Path) -> dict[str, float | str]:
     timing = workdir / "time.txt"
     started = time.perf_counter()
     started_epoch = time.time()
-    proc = subprocess.run(
+    proc = run_sampled(
         [
             "/usr/bin/time",
             "-v",
@@ -103,14 +152,13 @@ def run_size(n: int, workdir: Path) -> dict[str, float | str]:
         ],
         cwd=workdir,
         env=env,
-        capture_output=True,
-        text=True,
     )
     wall = time.perf_counter() - started
     if proc.returncode != 0:
         raise RuntimeError(f"N={n}: dagster job execute failed:\n{proc.stderr[-3000:]}")
     text = timing.read_text()
     rss_kb = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", text).group(1))
+    tree_rss_mb = proc.peak_tree_rss_kb / 1024
     steps, events, first_event = step_seconds(home)
     orch_dir = workdir / "orchestrator"
     orch_dir.mkdir()
@@ -129,6 +177,7 @@ def run_size(n: int, workdir: Path) -> dict[str, float | str]:
         "n": n,
         "wall_s": wall,
         "peak_rss_mb": rss_kb / 1024,
+        "peak_tree_rss_mb": tree_rss_mb,
         "events": events,
         **{f"{s}_s": steps.get(s, 0.0) for s in STEPS},
         "checks_s": sum(v for k, v in steps.items() if k not in STEPS),
@@ -142,9 +191,9 @@ def run_size(n: int, workdir: Path) -> dict[str, float | str]:
 
 def render(rows: list[dict]) -> str:
     head = (
-        "| N | wall s | peak RSS MB | events | pilot s | evaluate s | portfolio s | allocation s "
+        "| N | wall s | peak RSS MB | peak RSS all processes MB | events | pilot s | evaluate s | portfolio s | allocation s "
         "| scale s | report s | portfolio_report s | checks s | to first event s "
-        "| Orchestrator process s | Orchestrator run s | Dagster share | target |\n|" + "---|" * 17
+        "| Orchestrator process s | Orchestrator run s | Dagster share | target |\n|" + "---|" * 18
     )
     lines = [head]
     for r in rows:
@@ -152,7 +201,8 @@ def render(rows: list[dict]) -> str:
         verdict = "–" if target is None else ("PASS" if r["wall_s"] <= target else "FAIL")
         verdict += f" (≤ {target:.0f} s)" if target else ""
         lines.append(
-            f"| {r['n']} | {r['wall_s']:.1f} | {r['peak_rss_mb']:.0f} | {r['events']} "
+            f"| {r['n']} | {r['wall_s']:.1f} | {r['peak_rss_mb']:.0f} "
+            f"| {r['peak_tree_rss_mb']:.0f} | {r['events']} "
             f"| {r['pilot_measurement_s']:.1f} | {r['evaluation_s']:.1f} | {r['portfolio_s']:.1f} "
             f"| {r['allocation_s']:.1f} | {r['scale_measurement_s']:.1f} "
             f"| {r['outcome_report_s']:.1f} | {r['portfolio_report_s']:.1f} | {r['checks_s']:.1f} "
