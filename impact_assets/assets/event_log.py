@@ -10,16 +10,16 @@ things:
 
 - one engine per database file (a bounded LRU), so compiled statements are reused; connections
   are still opened per use (``NullPool``), so no file handle outlives a call;
-- :meth:`store_event_batch` writes a batch of materializations (Dagster sends one per step
-  output over a partition range) in one transaction per database instead of one per event. The
-  process opts into Dagster's batching by setting ``DAGSTER_EVENT_BATCH_SIZE`` (default
-  :data:`DEFAULT_BATCH_SIZE`) unless it is already set;
-- ``planned_events_as_subsets`` (default on): a run over a range of partitions records one
-  "materialization planned" event per asset holding the whole subset, not one per partition.
-  Dagster's own switch for this is ``DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS``; its
-  trade-off is that when such a *range* run fails, the partitions it did not reach are shown as
-  missing, not failed. A failing initiative is still shown: it is stored as a ``failed`` record
-  (``impact_assets.assets.records``) and ``portfolio`` names it.
+- :meth:`store_event_batch` writes each stretch of one run's asset events in a batch (the
+  planned events at run creation, the materializations of each step output over a partition
+  range) in one transaction per database file instead of one per event. The process opts into
+  Dagster's batching by setting ``DAGSTER_EVENT_BATCH_SIZE`` (default :data:`DEFAULT_BATCH_SIZE`)
+  unless it is already set;
+- ``planned_events_as_subsets`` (default off): a run over a range of partitions would record one
+  "materialization planned" event per asset holding the whole subset, not one per partition, as
+  Dagster's ``DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS`` does. It is off because the UI
+  derives in-progress and failed partitions from the per-partition planned events; those are
+  kept, and batched.
 
 It is enabled in ``.dagster/dagster.yaml``; importing it also applies the project's SQLite
 ``PRAGMA synchronous`` setting (:mod:`impact_assets.assets.sqlite_tuning`) in processes that do not
