@@ -272,24 +272,24 @@ def _points(rows: Sequence[Mapping[str, Any]], x: str, y: Sequence[float]) -> tu
     return [p[0] for p in pairs], [p[1] for p in pairs]
 
 
-def _plot_rows(plt, rows: Sequence[Mapping[str, Any]]):
-    rows = list(reversed(rows))
-    ys = list(range(len(rows)))
-    colors = ["#1f6feb" if r.get("selected") else "#8c959f" for r in rows]
-    fig, ax = plt.subplots(figsize=(9, 0.6 * max(len(rows), 3) + 1.4), dpi=110)
+def _ci_bars(ax, rows, ys: Sequence[float], colors: Sequence[str], **style: Any) -> None:
+    """Each row's pilot CI as a horizontal bar at its ``y`` (rows without a CI get none)."""
     bars = [
         (y, r["pilot_ci_lower"], r["pilot_ci_upper"], c)
         for y, r, c in zip(ys, rows, colors, strict=True)
         if r.get("pilot_ci_lower") is not None and r.get("pilot_ci_upper") is not None
     ]
     if bars:
-        ax.hlines(
-            [b[0] for b in bars],
-            [b[1] for b in bars],
-            [b[2] for b in bars],
-            colors=[b[3] for b in bars],
-            linewidth=2.5,
-        )
+        ys, lows, highs, colors = zip(*bars, strict=True)
+        ax.hlines(ys, lows, highs, colors=list(colors), **style)
+
+
+def _plot_rows(plt, rows: Sequence[Mapping[str, Any]]):
+    rows = list(reversed(rows))
+    ys = list(range(len(rows)))
+    colors = ["#1f6feb" if r.get("selected") else "#8c959f" for r in rows]
+    fig, ax = plt.subplots(figsize=(9, 0.6 * max(len(rows), 3) + 1.4), dpi=110)
+    _ci_bars(ax, rows, ys, colors, linewidth=2.5)
     ax.scatter([r["pilot_estimate"] for r in rows], ys, c=colors, marker="o", s=50, zorder=3)
     ax.scatter(*_points(rows, "actual", ys), c="#cf222e", marker="D", s=50, zorder=4)
     ax.scatter(*_points(rows, "true_effect", ys), c="black", marker="|", s=250, zorder=5)
@@ -308,20 +308,7 @@ def _plot_scatter(plt, rows: Sequence[Mapping[str, Any]]):
     fig, ax = plt.subplots(figsize=(9, 7), dpi=110)
     predicted = [r["pilot_estimate"] for r in scaled]
     actual = [r["actual"] for r in scaled]
-    bars = [
-        (r["actual"], r["pilot_ci_lower"], r["pilot_ci_upper"])
-        for r in scaled
-        if r.get("pilot_ci_lower") is not None and r.get("pilot_ci_upper") is not None
-    ]
-    if bars:
-        ax.hlines(
-            [b[0] for b in bars],
-            [b[1] for b in bars],
-            [b[2] for b in bars],
-            colors="#1f6feb",
-            alpha=0.35,
-            linewidth=1.5,
-        )
+    _ci_bars(ax, scaled, actual, ["#1f6feb"] * len(scaled), alpha=0.35, linewidth=1.5)
     ax.scatter(predicted, actual, c="#1f6feb", s=14, zorder=3)
     if scaled:
         low = min(min(predicted), min(actual))

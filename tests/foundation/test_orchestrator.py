@@ -1,5 +1,6 @@
 """The plain-Python Orchestrator with small fake components."""
 
+import ast
 import os
 import subprocess
 import sys
@@ -147,43 +148,47 @@ def test_deterministic_across_runs(manifest):
     assert first == second
 
 
-def test_import_has_no_side_effects():
-    code = (
-        "import sys, impact_assets\n"
-        "from impact_assets import Orchestrator, load_config, PipelineComponent, MeasureResult, "
-        "EvaluateResult, AllocateResult, OutcomeReport, ModelType, MockAllocate\n"
-        "print('dagster' in sys.modules)\n"
+def modules_loaded_by(imports: str, watched: tuple[str, ...], **env: str) -> list[str]:
+    """Which of ``watched`` a fresh interpreter has in ``sys.modules`` after ``imports``."""
+    code = f"import sys\n{imports}\nprint(sorted(m for m in {watched!r} if m in sys.modules))\n"
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, **env},
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "False"
+    return ast.literal_eval(out.stdout)
+
+
+def test_import_has_no_side_effects():
+    imports = (
+        "import impact_assets\n"
+        "from impact_assets import Orchestrator, load_config, PipelineComponent, MeasureResult, "
+        "EvaluateResult, AllocateResult, OutcomeReport, ModelType, MockAllocate"
+    )
+    assert modules_loaded_by(imports, ("dagster",)) == []
 
 
 def test_measure_worker_processes_do_not_import_dagster():
     """A spawned MEASURE worker imports what unpickling its task needs; Dagster is not part of it
     (it would add about a second to every worker start)."""
-    code = (
-        "import sys\n"
+    imports = (
         "from impact_assets.assets.records import measure_record, _timed\n"
-        "from impact_assets.measure.component import Measure\n"
-        "print('dagster' in sys.modules)\n"
+        "from impact_assets.measure.component import Measure"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "False"
+    assert modules_loaded_by(imports, ("dagster",)) == []
 
 
 def test_loading_the_code_location_leaves_model_libraries_to_the_fits():
     """The Dagster CLI and code servers load the definitions; statsmodels, scikit-learn and
     scipy.stats are imported by the first model fit, not by that load."""
-    code = (
-        "import sys\n"
-        "import impact_assets.definitions\n"
-        "print(sorted(m for m in ('statsmodels', 'sklearn', 'scipy.stats') if m in sys.modules))\n"
+    loaded = modules_loaded_by(
+        "import impact_assets.definitions",
+        ("statsmodels", "sklearn", "scipy.stats"),
+        IMPACT_MANIFEST=str(ROOT / "configs" / "pipeline.yaml"),
     )
-    env = {**os.environ, "IMPACT_MANIFEST": str(ROOT / "configs" / "pipeline.yaml")}
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
-    )
-    assert out.stdout.strip() == "[]"
+    assert loaded == []
 
 
 def test_process_pool_is_kept_and_rebuilt_when_broken():
