@@ -10,6 +10,7 @@ from pathlib import Path
 
 from impact_assets.assets.graph import build_definitions
 from impact_assets.assets.manifest import backfill_policy_from_env, manifest_path
+from impact_assets.assets.warm_start import freeze_loaded_objects, prestart_measure_workers
 from impact_assets.config import ConfigError, load_config
 
 #: ``dagster <command>`` invocations run by a person in a shell; code servers and the webserver
@@ -23,10 +24,16 @@ def _from_a_shell() -> bool:
 
 
 try:
-    defs = build_definitions(load_config(manifest_path()), backfill_policy_from_env())
+    _config = load_config(manifest_path())
+    defs = build_definitions(_config, backfill_policy_from_env())
+    # In a process about to execute a run, the MEASURE workers import on the other core while
+    # Dagster plans the run (impact_assets/assets/warm_start.py).
+    prestart_measure_workers(_config)
 except (ConfigError, ValueError) as exc:
     if not _from_a_shell():
         raise
     # One clear line naming the file and the field, not a wall of traceback.
     sys.stderr.write(f"error: {exc}\n")
     raise SystemExit(2) from None
+
+freeze_loaded_objects()

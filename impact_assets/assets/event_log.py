@@ -38,6 +38,7 @@ from typing import Any
 from dagster import DagsterEventType, Field, StringSource
 from dagster._core.events.log import EventLogEntry
 from dagster._core.storage.event_log import SqliteEventLogStorage
+from dagster._core.storage.event_log.schema import SqlEventLogStorageTable
 from dagster._core.storage.sql import create_engine
 from dagster._core.storage.sqlite import SQLITE_BUSY_TIMEOUT_SECONDS
 from dagster._serdes import ConfigurableClassData
@@ -144,17 +145,21 @@ class LocalSqliteEventLogStorage(SqliteEventLogStorage):
                     self.store_event(event)
 
     def _store_asset_events(self, events: list[EventLogEntry]) -> None:
-        """What ``store_event`` does for each asset event, in two transactions for the batch."""
+        """What ``store_event`` does for each asset event, in two transactions for the batch.
+
+        Each event is serialized once, and the rows go to each database file in one
+        ``executemany`` (the index database returns the new ids in the order of the rows).
+        """
         (run_id,) = {event.run_id for event in events}
-        statements = [self.prepare_insert_event(event) for event in events]
+        rows = [self._event_to_row(event) for event in events]
         with self.run_connection(run_id) as conn:
-            for statement in statements:
-                conn.execute(statement)
+            conn.execute(SqlEventLogStorageTable.insert(), rows)
         with self.index_transaction() as conn:
-            event_ids = [
-                conn.execute(statement).inserted_primary_key[0] for statement in statements
-            ]
-            if any(event_id is None for event_id in event_ids):
+            returning = SqlEventLogStorageTable.insert().returning(
+                SqlEventLogStorageTable.c.id, sort_by_parameter_order=True
+            )
+            event_ids = [row[0] for row in conn.execute(returning, rows)]
+            if len(event_ids) != len(events) or any(event_id is None for event_id in event_ids):
                 raise RuntimeError("the index database returned no id for a stored event")
             self._store_asset_event_tags(conn, events, event_ids)
             # The asset table keeps, per asset key, columns set by the latest event of each type;

@@ -224,9 +224,9 @@ class Experiment(Model):
                 y, X = patsy.dmatrices(formula, data[used], NA_action="raise", eval_env=env)
                 design = np.asarray(y).ravel(), np.asarray(X), list(X.design_info.column_names)
             y, X, names = design
-            import statsmodels.api as sm  # lazy: see models/__init__
+            from statsmodels.regression.linear_model import OLS  # lazy: see models/__init__
 
-            result = sm.OLS(y, X).fit(
+            result = OLS(y, X).fit(
                 cov_type=cov_type, cov_kwds=cov_kwds or None, use_t=params["use_t"]
             )
         except Exception as err:

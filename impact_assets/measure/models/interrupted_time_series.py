@@ -156,9 +156,9 @@ class InterruptedTimeSeries(Model):
         if maxlags is None:
             maxlags = default_maxlags(n)
         with np.errstate(invalid="ignore", divide="ignore"):  # a perfect fit has SE 0
-            import statsmodels.api as sm  # lazy: see models/__init__
+            from statsmodels.regression.linear_model import OLS  # lazy: see models/__init__
 
-            result = sm.OLS(y, design).fit(
+            result = OLS(y, design).fit(
                 cov_type="HAC", cov_kwds={"maxlags": maxlags, "use_correction": True}, use_t=True
             )
             effect = float(result.params[2])
