@@ -25,10 +25,10 @@ def _from_a_shell() -> bool:
 
 try:
     _config = load_config(manifest_path())
-    defs = build_definitions(_config, backfill_policy_from_env())
     # In a process about to execute a run, the MEASURE workers import on the other core while
-    # Dagster plans the run (impact_assets/assets/warm_start.py).
+    # Dagster builds the definitions and plans the run (impact_assets/assets/warm_start.py).
     prestart_measure_workers(_config)
+    defs = build_definitions(_config, backfill_policy_from_env())
 except (ConfigError, ValueError) as exc:
     if not _from_a_shell():
         raise

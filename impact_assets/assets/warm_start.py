@@ -7,9 +7,10 @@ work of the pipeline:
    step submitted its first task, while Dagster had spent the seconds before that loading the
    code location and planning the run on one core. In a process that is about to execute a run,
    :func:`prestart_measure_workers` starts them when the code location loads, so that they import
-   on the other core meanwhile. It does so only when the pilot stage of the whole manifest would
-   use worker processes (``parallelism`` and the number of initiatives, as
-   :func:`impact_assets.parallel.use_processes` decides) and only in processes that execute runs:
+   on the other core meanwhile. It does so only when a run's pilot stage would use worker
+   processes (``parallelism``, and the number of initiatives or the backfill batch size
+   ``IMPACT_BACKFILL_BATCH_SIZE``, as :func:`impact_assets.parallel.use_processes` decides) and
+   only in processes that execute runs:
 
    - ``dagster job execute`` and ``dagster asset materialize`` from a shell;
    - ``dagster api execute_run`` / ``execute_step`` (Dagster's run and step workers);
@@ -18,7 +19,9 @@ work of the pipeline:
 
    Code servers, the webserver, the daemon, ``dg``/``dagster definitions validate`` and tests
    that import the definitions do not start workers. ``IMPACT_PRESTART_WORKERS=1`` starts them in
-   any process, ``0`` never.
+   any process, ``0`` never. A run that then measures too few initiatives for processes (a
+   one-initiative refresh from the shell) leaves them unused; they are terminated at exit, not
+   waited for, so that costs some CPU on the other core and no wall time.
 2. **The garbage collector.** Loading Dagster and the code location leaves about a million
    long-lived objects that every full collection scans again (about 1.3 s over a 200-initiative
    run), and the interpreter's final collection at exit scans them once more (about 2 s).
@@ -39,6 +42,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from impact_assets.assets.manifest import backfill_policy_from_env
 from impact_assets.config import PipelineConfig
 from impact_assets.parallel import prestart_process_pool, use_processes
 
@@ -77,10 +81,16 @@ def prestart_measure_workers(config: PipelineConfig, argv: Sequence[str] | None 
         raise ValueError(f"{PRESTART_ENV} must be auto, 0 or 1, got {setting!r}")
     if setting == "0" or (setting == "auto" and not executes_runs(argv)):
         return False
-    if not use_processes(config.parallelism, len(config.initiatives)):
+    if not use_processes(config.parallelism, _initiatives_per_run(config)):
         return False
     prestart_process_pool(config.max_workers)
     return True
+
+
+def _initiatives_per_run(config: PipelineConfig) -> int:
+    """The most initiatives one run measures: all of them, or a backfill batch."""
+    batch = backfill_policy_from_env().max_partitions_per_run
+    return len(config.initiatives) if not batch else min(batch, len(config.initiatives))
 
 
 def freeze_loaded_objects() -> None:

@@ -131,3 +131,39 @@ def test_many_files_are_written_whole_or_not_at_all(tmp_path, monkeypatch):
     monkeypatch.undo()
     write_files_atomic({p: b"new" for p in paths})
     assert {p.read_text() for p in paths} == {"new"}
+
+
+def test_temp_names_skip_leftovers_and_threads_never_collide(tmp_path):
+    """Temp files are named by pid and a counter: a leftover with the next name (a crashed
+    process that had the same pid) is skipped, not overwritten, and threads writing the same
+    file at once each get their own temp file."""
+    import os
+    import threading
+
+    from impact_assets import atomic
+
+    target = tmp_path / "a.json"
+    following = next(atomic._TEMP_NUMBERS) + 1
+    leftover = tmp_path / f".a.json.{os.getpid()}-{following}.tmp"
+    leftover.write_text("left by a crash")
+    atomic.write_bytes_atomic(target, b"new")
+    assert target.read_bytes() == b"new"
+    assert leftover.read_text() == "left by a crash"
+
+    errors: list[BaseException] = []
+
+    def write(tag: int) -> None:
+        try:
+            for _ in range(40):
+                atomic.write_files_atomic({target: b"%d" % tag, tmp_path / "b.json": b"%d" % tag})
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write, args=(k,)) for k in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["a.json", "b.json", leftover.name])
+    assert target.read_bytes() in {b"0", b"1", b"2", b"3"}
