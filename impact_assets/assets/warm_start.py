@@ -44,7 +44,7 @@ from pathlib import Path
 
 from impact_assets.assets.manifest import backfill_policy_from_env
 from impact_assets.config import PipelineConfig
-from impact_assets.parallel import prestart_process_pool, use_processes
+from impact_assets.parallel import prestart_process_pool, use_processes, worker_nice
 
 PRESTART_ENV = "IMPACT_PRESTART_WORKERS"
 
@@ -76,6 +76,7 @@ def executes_runs(argv: Sequence[str] | None = None) -> bool:
 def prestart_measure_workers(config: PipelineConfig, argv: Sequence[str] | None = None) -> bool:
     """Start the MEASURE worker processes now if this process is about to execute a run whose
     pilot stage will use them; return whether it did."""
+    worker_nice()  # a bad IMPACT_WORKER_NICE fails here, as the code location loads
     setting = os.environ.get(PRESTART_ENV, "auto").strip().lower()
     if setting not in ("auto", "0", "1"):
         raise ValueError(f"{PRESTART_ENV} must be auto, 0 or 1, got {setting!r}")

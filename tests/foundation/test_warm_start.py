@@ -153,3 +153,24 @@ def test_loaded_objects_are_frozen_once_the_definitions_load(tmp_path):
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
     )
     assert out.stdout.splitlines() == ["0 True", "exit handler ran"]
+
+
+def test_workers_run_at_a_lower_cpu_priority(monkeypatch, no_pools):
+    """The run's main process (the critical path) wins the CPU over MEASURE workers on a busy
+    machine: workers are WORKER_NICE nicer, or IMPACT_WORKER_NICE."""
+    if not hasattr(os, "nice"):
+        pytest.skip("no process priorities on this platform")
+    own = os.nice(0)
+    monkeypatch.delenv(parallel.NICE_ENV, raising=False)
+    assert parallel.map_ordered(os.nice, [0], 1, "processes") == [min(19, own + 10)]
+    parallel.shutdown_pools()
+    monkeypatch.setenv(parallel.NICE_ENV, "0")
+    assert parallel.map_ordered(os.nice, [0], 1, "processes") == [own]
+
+
+@pytest.mark.parametrize("bad", ["-5", "20", "high"])
+def test_a_bad_worker_nice_names_the_variable(bad, tmp_path, monkeypatch):
+    monkeypatch.setenv(parallel.NICE_ENV, bad)
+    message = f"IMPACT_WORKER_NICE must be a whole number from 0 to 19, got '{bad}'"
+    with pytest.raises(ValueError, match=message):
+        warm_start.prestart_measure_workers(_config(tmp_path, 2), ["dagster", "job", "execute"])

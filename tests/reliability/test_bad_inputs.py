@@ -356,8 +356,16 @@ def test_initiatives_with_bad_data_are_named_and_the_rest_is_kept(tmp_path):
 VALIDATE = ["definitions", "validate", "-m", "impact_assets.definitions"]
 
 
-@pytest.mark.parametrize("raw", ["ten", "-1"])
-def test_a_bad_backfill_batch_size_is_one_clear_line(tmp_path, raw):
+@pytest.mark.parametrize(
+    ("variable", "raw", "message"),
+    [
+        ("IMPACT_BACKFILL_BATCH_SIZE", "ten", "must be a whole number, got 'ten'"),
+        ("IMPACT_BACKFILL_BATCH_SIZE", "-1", "must be >= 0, got '-1'"),
+        ("IMPACT_PRESTART_WORKERS", "yes", "must be auto, 0 or 1, got 'yes'"),
+        ("IMPACT_WORKER_NICE", "20", "must be a whole number from 0 to 19, got '20'"),
+    ],
+)
+def test_a_bad_environment_setting_is_one_clear_line(tmp_path, variable, raw, message):
     manifest = write_manifest(tmp_path)
     out = subprocess.run(
         [str(Path(sys.executable).parent / "dagster"), *VALIDATE],
@@ -366,12 +374,12 @@ def test_a_bad_backfill_batch_size_is_one_clear_line(tmp_path, raw):
             **os.environ,
             "PYTHONPATH": str(ROOT),
             "IMPACT_MANIFEST": str(manifest),
-            "IMPACT_BACKFILL_BATCH_SIZE": raw,
+            variable: raw,
         },
         capture_output=True,
         text=True,
         timeout=120,
     )
     assert out.returncode == 2
-    assert "error: IMPACT_BACKFILL_BATCH_SIZE must be" in out.stderr and repr(raw) in out.stderr
+    assert f"error: {variable} {message}" in out.stderr
     assert "Traceback" not in out.stderr
