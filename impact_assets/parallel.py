@@ -20,6 +20,7 @@ import atexit
 import gc
 import importlib
 import multiprocessing
+import multiprocessing.util
 import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -151,7 +152,6 @@ def prestart_process_pool(workers: int) -> threading.Thread:
     return thread
 
 
-@atexit.register
 def shutdown_pools() -> None:
     """Stop every kept worker process (registered to run at exit).
 
@@ -168,6 +168,14 @@ def shutdown_pools() -> None:
                 process.terminate()
         _USED.discard(id(pool))
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+# At exit of a normal process (atexit), and at exit of a process that is itself a multiprocessing
+# child, such as the subprocess a Dagster code server starts for each run: there the interpreter
+# ends with os._exit after joining the process's non-daemon children, which include the pool's
+# workers, so without this finalizer that join would wait for them forever.
+atexit.register(shutdown_pools)
+multiprocessing.util.Finalize(None, shutdown_pools, exitpriority=100)
 
 
 def submit_all(

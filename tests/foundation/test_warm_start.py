@@ -174,3 +174,23 @@ def test_a_bad_worker_nice_names_the_variable(bad, tmp_path, monkeypatch):
     message = f"IMPACT_WORKER_NICE must be a whole number from 0 to 19, got '{bad}'"
     with pytest.raises(ValueError, match=message):
         warm_start.prestart_measure_workers(_config(tmp_path, 2), ["dagster", "job", "execute"])
+
+
+def _measure_in_a_child() -> None:
+    print(parallel.map_ordered(abs, [-1, -2], 1, "processes"), flush=True)
+
+
+def test_a_multiprocessing_child_that_used_the_pool_still_exits(no_pools):
+    """Dagster's code server runs each run in a multiprocessing child, which at its end joins its
+    own non-daemon children (the pool's workers) before anything else: the pool is shut down by
+    a multiprocessing finalizer first, so the child exits instead of waiting forever."""
+    import multiprocessing
+
+    child = multiprocessing.get_context("spawn").Process(target=_measure_in_a_child)
+    child.start()
+    child.join(timeout=120)
+    alive = child.is_alive()
+    if alive:
+        child.kill()
+    assert not alive
+    assert child.exitcode == 0

@@ -13,11 +13,12 @@ ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 
 
-def fake_manifest(root: Path) -> Path:
+def fake_manifest(root: Path, **top) -> Path:
     return write_manifest(
         root,
         measure={"component": "tests.support:FakeMeasure"},
         evaluate={"component": "tests.support:FakeEvaluate"},
+        **top,
     )
 
 

@@ -121,8 +121,34 @@ def wait_for(predicate, timeout: float, what: str):
     pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
+def forked_processes(root: int) -> list[str]:
+    """Command lines of the multiprocessing children (a code server's run subprocesses and their
+    MEASURE workers) among the descendants of process ``root``."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        children.setdefault(parent, []).append(int(stat.parent.name))
+    found, todo = [], list(children.get(root, []))
+    while todo:
+        pid = todo.pop()
+        todo.extend(children.get(pid, []))
+        try:
+            command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if "--multiprocessing-fork" in command:
+            found.append(command)
+    return found
+
+
 def test_webserver_graphql_and_daemon_backfill(tmp_path):
-    env = cli_env(tmp_path / "home", fake_manifest(tmp_path / "project"))
+    # MEASURE in worker processes inside the run subprocess the code server starts: that
+    # subprocess must still exit at the end of the run (impact_assets/parallel.py)
+    manifest = fake_manifest(tmp_path / "project", parallelism="processes")
+    env = cli_env(tmp_path / "home", manifest)
     port = free_port()
     web = start(
         [
@@ -168,6 +194,12 @@ def test_webserver_graphql_and_daemon_backfill(tmp_path):
         assert client.get_run_status(run_id).value == "SUCCESS", (
             tmp_path / "daemon.log"
         ).read_text()[-3000:]
+        # the daemon launched the queued run, through its own code server
+        wait_for(
+            lambda: not forked_processes(daemon.pid) and not forked_processes(web.pid),
+            60,
+            "the run subprocess and its MEASURE workers to exit",
+        )
 
         for asset in ASSETS:
             node = graphql(port, PARTITIONS_QUERY, {"path": [asset]})["assetNodeOrError"]
