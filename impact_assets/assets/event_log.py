@@ -37,11 +37,15 @@ from typing import Any
 
 from dagster import DagsterEventType, Field, StringSource
 from dagster._core.events.log import EventLogEntry
+from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 from dagster._core.storage.event_log import SqliteEventLogStorage
-from dagster._core.storage.event_log.schema import SqlEventLogStorageTable
+from dagster._core.storage.event_log.schema import (
+    AssetCheckExecutionsTable,
+    SqlEventLogStorageTable,
+)
 from dagster._core.storage.sql import create_engine
 from dagster._core.storage.sqlite import SQLITE_BUSY_TIMEOUT_SECONDS
-from dagster._serdes import ConfigurableClassData
+from dagster._serdes import ConfigurableClassData, serialize_value
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import NullPool
 
@@ -171,6 +175,29 @@ class LocalSqliteEventLogStorage(SqliteEventLogStorage):
                 last[key] = (position, event, event_id)
             for _, event, event_id in sorted(last.values(), key=lambda item: item[0]):
                 self._store_asset_event(conn, event, event_id)
+
+    def _store_asset_check_evaluation_planned(
+        self, event: EventLogEntry, event_id: int | None
+    ) -> None:
+        """The rows Dagster's storage writes for a planned check (one per partition of the run),
+        with the event serialized once instead of once per partition, in one ``executemany``."""
+        planned = event.get_dagster_event().event_specific_data
+        keys = (
+            planned.partitions_subset.get_partition_keys() if planned.partitions_subset else [None]
+        )
+        common = {
+            "asset_key": planned.asset_key.to_string(),
+            "check_name": planned.check_name,
+            "run_id": event.run_id,
+            "execution_status": AssetCheckExecutionRecordStatus.PLANNED.value,
+            "evaluation_event": serialize_value(event),
+            "evaluation_event_timestamp": self._event_insert_timestamp(event),
+            "evaluation_event_storage_id": event_id,
+        }
+        with self.index_connection() as conn:
+            conn.execute(
+                AssetCheckExecutionsTable.insert(), [{**common, "partition": key} for key in keys]
+            )
 
 
 def _batchable(event: EventLogEntry) -> tuple[str, ...] | None:

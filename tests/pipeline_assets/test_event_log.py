@@ -47,8 +47,14 @@ def second(context: dg.AssetExecutionContext, config: SecondConfig) -> dg.Materi
     return dg.MaterializeResult()
 
 
+@dg.asset_check(asset=first, partitions_def=PARTITIONS, blocking=True)
+def first_is_positive(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(passed=True)
+
+
 JOB = dg.define_asset_job("range_job", selection=[first, second])
-DEFS = dg.Definitions(assets=[first, second], jobs=[JOB])
+DEFS = dg.Definitions(assets=[first, second], asset_checks=[first_is_positive], jobs=[JOB])
+CHECK = dg.AssetCheckKey(dg.AssetKey("first"), "first_is_positive")
 
 
 def make_instance(home: Path, storage: str, **config) -> dg.DagsterInstance:
@@ -81,6 +87,11 @@ def observed(instance: dg.DagsterInstance, run_id: str) -> dict:
         r.event_log_entry.dagster_event.event_type_value
         for r in records
         if r.event_log_entry.dagster_event is not None
+    )
+    history = instance.event_log_storage.get_asset_check_execution_history(CHECK, limit=1000)
+    out["check executions"] = sorted(
+        ((record.partition, record.status.value, record.run_id == run_id) for record in history),
+        key=str,
     )
     for name in ("first", "second"):
         key = dg.AssetKey(name)
@@ -133,6 +144,9 @@ def test_local_storage_reads_back_what_dagsters_storage_does(tmp_path, monkeypat
     assert seen["local"] == seen["dagster"]
     local = seen["local"]
     assert local["events"]["ASSET_MATERIALIZATION_PLANNED"] == 2 * len(KEYS)
+    # the planned check rows (one per partition, written by the local storage's executemany)
+    assert sorted(p for p, _, _ in local["check executions"] if p is not None) == KEYS
+    assert {status for _, status, _ in local["check executions"]} <= {"PLANNED", "SUCCEEDED"}
     assert local["first materialized"] == KEYS
     assert local["first latest"]["i05"][0] == {"value": 15}
     assert local["first asset entry"] == (local["first last in run"], True)
