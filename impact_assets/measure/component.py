@@ -45,7 +45,6 @@ from impact_assets.measure.config import (
     resolve_model,
 )
 from impact_assets.measure.jobdir import JobDir, json_safe, utc_now, validate_initiative_id
-from impact_assets.measure.models.base import ModelError
 from impact_assets.measure.sources import count_units, load_source, plan_source
 from impact_assets.measure.transforms import TransformError, apply_transform
 
@@ -172,6 +171,11 @@ class Measure(PipelineComponent):
             )
         sample_size = _event_sample_size(event)
         config_path = Path(config_value).expanduser().resolve()
+
+        # the six models (and scipy) are imported by the first MEASURE call, not with this
+        # module: a Dagster process that only plans the run and leaves MEASURE to worker
+        # processes never needs them
+        from impact_assets.measure.models.base import ModelError
 
         # 1-3: everything validated before any data exist
         raw = self._parsed_config(event.get("measure_config_parsed"), config_path)
