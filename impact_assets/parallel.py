@@ -23,6 +23,7 @@ import multiprocessing
 import multiprocessing.util
 import os
 import threading
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import (
     Executor,
@@ -65,6 +66,7 @@ WORKER_IMPORTS = (
     "impact_assets.assets.records",
     "impact_assets.steps",
     "impact_assets.measure.component",
+    "impact_assets.measure.models",
     "pyarrow.parquet",
     "scipy.stats",
     "statsmodels.regression.linear_model",
@@ -80,8 +82,8 @@ NICE_ENV = "IMPACT_WORKER_NICE"
 
 _POOLS: dict[int, ProcessPoolExecutor] = {}
 _POOLS_LOCK = threading.Lock()
-#: Pools (by id) that have run at least one task; the others were only started ahead of time.
-_USED: set[int] = set()
+#: Pools that have run at least one task; the others were only started ahead of time.
+_USED: weakref.WeakSet[ProcessPoolExecutor] = weakref.WeakSet()
 
 
 def worker_nice() -> int:
@@ -163,10 +165,9 @@ def shutdown_pools() -> None:
         pools = list(_POOLS.values())
         _POOLS.clear()
     for pool in pools:
-        if id(pool) not in _USED:
+        if pool not in _USED:
             for process in list((getattr(pool, "_processes", None) or {}).values()):
                 process.terminate()
-        _USED.discard(id(pool))
         pool.shutdown(wait=True, cancel_futures=True)
 
 
@@ -192,7 +193,7 @@ def submit_all(
     if use_processes(parallelism, len(items)):
         # One pool size per process (max_workers), whatever the number of items.
         pool = process_pool(max(1, max_workers))
-        _USED.add(id(pool))
+        _USED.add(pool)
         yield from _drain(pool, fn, items)
     else:
         with ThreadPoolExecutor(max_workers=workers) as pool:

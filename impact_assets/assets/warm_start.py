@@ -3,7 +3,7 @@
 Two things cost seconds in a ``dagster job execute`` of a few hundred initiatives, and neither is
 work of the pipeline:
 
-1. **Starting the MEASURE worker processes** (about 1.5 s of imports each) happened when the pilot
+1. **Starting the MEASURE worker processes** (about 2 s of imports each) happened when the pilot
    step submitted its first task, while Dagster had spent the seconds before that loading the
    code location and planning the run on one core. In a process that is about to execute a run,
    :func:`prestart_measure_workers` starts them when the code location loads, so that they import
@@ -94,12 +94,16 @@ def _initiatives_per_run(config: PipelineConfig) -> int:
     return len(config.initiatives) if not batch else min(batch, len(config.initiatives))
 
 
+_freeze_at_exit_registered = False
+
+
 def freeze_loaded_objects() -> None:
     """``gc.freeze()`` the objects alive now, and again at exit (see the module docstring)."""
+    global _freeze_at_exit_registered
     gc.freeze()
-    if not getattr(freeze_loaded_objects, "_registered", False):
+    if not _freeze_at_exit_registered:
         atexit.register(gc.freeze)
-        freeze_loaded_objects._registered = True  # type: ignore[attr-defined]
+        _freeze_at_exit_registered = True
 
 
 __all__ = ["PRESTART_ENV", "executes_runs", "freeze_loaded_objects", "prestart_measure_workers"]
