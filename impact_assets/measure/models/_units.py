@@ -11,7 +11,10 @@ aggregation, so estimate and truth refer to the same quantity.
 
 from __future__ import annotations
 
+from abc import abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -23,7 +26,7 @@ from impact_assets.measure.models._data import (
     require_min_units,
     require_no_missing,
 )
-from impact_assets.measure.models.base import ModelError
+from impact_assets.measure.models.base import Model, ModelError, ModelFit
 
 
 @dataclass
@@ -279,3 +282,55 @@ def unit_effects(
             unit_column=unit_column,
         )
     return table.effects(*columns)
+
+
+class UnitCovariateModel(Model):
+    """A model on per-unit data with a treatment, covariates and an outcome (matching,
+    subclassification) that prepares the units once for both its fit and its true effect.
+
+    Subclasses validate ``treatment_column``, ``covariate_columns``, ``dependent_variable`` and
+    ``unit_column`` and give ``_prepare`` (returning an object with the ``table``), ``_fit`` and
+    ``_true_effect``.
+    """
+
+    def _table(self, data: pd.DataFrame, params: Mapping[str, Any]) -> UnitTable:
+        return UnitTable(
+            data,
+            self.name,
+            treatment=params["treatment_column"],
+            covariates=params["covariate_columns"],
+            outcome=params["dependent_variable"],
+            unit_column=params["unit_column"],
+        )
+
+    @abstractmethod
+    def _prepare(self, table: UnitTable, params: Mapping[str, Any]) -> Any:
+        """What the fit and the true effect share; has the ``table`` it was built from."""
+
+    @abstractmethod
+    def _fit(self, prepared: Any, params: Mapping[str, Any]) -> ModelFit: ...
+
+    @abstractmethod
+    def _true_effect(
+        self, prepared: Any, effects: pd.DataFrame, params: Mapping[str, Any]
+    ) -> float | None: ...
+
+    def fit(self, data: pd.DataFrame, params: Mapping[str, Any]) -> ModelFit:
+        return self._fit(self._prepare(self._table(data, params), params), params)
+
+    def true_effect(self, data: pd.DataFrame, params: Mapping[str, Any]) -> float | None:
+        columns = effect_columns(data, params["dependent_variable"])
+        if columns is None:
+            return None
+        table = self._table(data, params)
+        return self._true_effect(self._prepare(table, params), table.effects(*columns), params)
+
+    def fit_and_true_effect(
+        self, data: pd.DataFrame, params: Mapping[str, Any], *, simulated: bool
+    ) -> tuple[ModelFit, float | None]:
+        prepared = self._prepare(self._table(data, params), params)
+        fit = self._fit(prepared, params)
+        columns = effect_columns(data, params["dependent_variable"]) if simulated else None
+        if columns is None:
+            return fit, None
+        return fit, self._true_effect(prepared, prepared.table.effects(*columns), params)

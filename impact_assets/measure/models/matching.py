@@ -72,8 +72,8 @@ from impact_assets.measure.models._params import (
     get_str,
     get_str_list,
 )
-from impact_assets.measure.models._units import Units, UnitTable, effect_columns
-from impact_assets.measure.models.base import Model, ModelError, ModelFit, register_model
+from impact_assets.measure.models._units import UnitCovariateModel, Units, UnitTable
+from impact_assets.measure.models.base import ModelError, ModelFit, register_model
 
 NAME = "nearest_neighbour_matching"
 #: Same-arm neighbours used to estimate the conditional outcome variance.
@@ -308,7 +308,7 @@ class _Prepared:
 
 
 @register_model
-class NearestNeighbourMatching(Model):
+class NearestNeighbourMatching(UnitCovariateModel):
     """Nearest-neighbour matching with Abadie-Imbens inference; see the module docstring."""
 
     name = NAME
@@ -342,16 +342,6 @@ class NearestNeighbourMatching(Model):
             "unit_column": get_str(params, "unit_column", NAME, default="product_id"),
         }
 
-    def _table(self, data: pd.DataFrame, params: Mapping[str, Any]) -> UnitTable:
-        return UnitTable(
-            data,
-            NAME,
-            treatment=params["treatment_column"],
-            covariates=params["covariate_columns"],
-            outcome=params["dependent_variable"],
-            unit_column=params["unit_column"],
-        )
-
     def _prepare(self, table: UnitTable, params: Mapping[str, Any]) -> _Prepared:
         """Units, coordinates and both match directions: what the fit and the true effect
         share."""
@@ -365,26 +355,6 @@ class NearestNeighbourMatching(Model):
         treated, controls = np.flatnonzero(units.treated), np.flatnonzero(~units.treated)
         args = (params["ratio"], params["caliper"], params["replace"])
         return _match(Z, treated, controls, *args), _match(Z, controls, treated, *args)
-
-    def fit(self, data: pd.DataFrame, params: Mapping[str, Any]) -> ModelFit:
-        return self._fit(self._prepare(self._table(data, params), params), params)
-
-    def true_effect(self, data: pd.DataFrame, params: Mapping[str, Any]) -> float | None:
-        columns = effect_columns(data, params["dependent_variable"])
-        if columns is None:
-            return None
-        table = self._table(data, params)
-        return self._true_effect(self._prepare(table, params), table.effects(*columns), params)
-
-    def fit_and_true_effect(
-        self, data: pd.DataFrame, params: Mapping[str, Any], *, simulated: bool
-    ) -> tuple[ModelFit, float | None]:
-        prepared = self._prepare(self._table(data, params), params)
-        fit = self._fit(prepared, params)
-        columns = effect_columns(data, params["dependent_variable"]) if simulated else None
-        if columns is None:
-            return fit, None
-        return fit, self._true_effect(prepared, prepared.table.effects(*columns), params)
 
     def _fit(self, prepared: _Prepared, params: Mapping[str, Any]) -> ModelFit:
         units, Z = prepared.units, prepared.Z

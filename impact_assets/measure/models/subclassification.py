@@ -52,8 +52,8 @@ from impact_assets.measure.models._params import (
     get_str,
     get_str_list,
 )
-from impact_assets.measure.models._units import Units, UnitTable, effect_columns
-from impact_assets.measure.models.base import Model, ModelError, ModelFit, register_model
+from impact_assets.measure.models._units import UnitCovariateModel, Units, UnitTable
+from impact_assets.measure.models.base import ModelError, ModelFit, register_model
 
 NAME = "subclassification"
 
@@ -96,7 +96,7 @@ class _Prepared:
 
 
 @register_model
-class Subclassification(Model):
+class Subclassification(UnitCovariateModel):
     """Propensity-score subclassification; see the module docstring."""
 
     name = NAME
@@ -119,16 +119,6 @@ class Subclassification(Model):
             "unit_column": get_str(params, "unit_column", NAME, default="product_id"),
         }
 
-    def _table(self, data: pd.DataFrame, params: Mapping[str, Any]) -> UnitTable:
-        return UnitTable(
-            data,
-            NAME,
-            treatment=params["treatment_column"],
-            covariates=params["covariate_columns"],
-            outcome=params["dependent_variable"],
-            unit_column=params["unit_column"],
-        )
-
     def _prepare(self, table: UnitTable, params: Mapping[str, Any]) -> _Prepared:
         """Units, strata and the kept strata: what the fit and the true effect share."""
         units = table.units()
@@ -143,26 +133,6 @@ class Subclassification(Model):
         n_t = np.array([units.treated[strata == s].sum() for s in labels])
         n_all = np.array([(strata == s).sum() for s in labels])
         return labels, (n_t > 0) & (n_t < n_all)
-
-    def fit(self, data: pd.DataFrame, params: Mapping[str, Any]) -> ModelFit:
-        return self._fit(self._prepare(self._table(data, params), params), params)
-
-    def true_effect(self, data: pd.DataFrame, params: Mapping[str, Any]) -> float | None:
-        columns = effect_columns(data, params["dependent_variable"])
-        if columns is None:
-            return None
-        table = self._table(data, params)
-        return self._true_effect(self._prepare(table, params), table.effects(*columns), params)
-
-    def fit_and_true_effect(
-        self, data: pd.DataFrame, params: Mapping[str, Any], *, simulated: bool
-    ) -> tuple[ModelFit, float | None]:
-        prepared = self._prepare(self._table(data, params), params)
-        fit = self._fit(prepared, params)
-        columns = effect_columns(data, params["dependent_variable"]) if simulated else None
-        if columns is None:
-            return fit, None
-        return fit, self._true_effect(prepared, prepared.table.effects(*columns), params)
 
     def _fit(self, prepared: _Prepared, params: Mapping[str, Any]) -> ModelFit:
         units, strata = prepared.units, prepared.strata
