@@ -1,4 +1,11 @@
-"""Atomic file writes: a temp file in the same folder, flushed to disk, then ``os.replace``."""
+"""Atomic file writes: a temp file in the same folder, flushed to disk, then ``os.replace``.
+
+The rename alone is what keeps a reader (or a process killed mid-write) from ever seeing half a
+file: the old content stays until the new one is complete. Flushing to disk before the rename
+(``sync``, the default) adds durability against an operating-system crash or power loss; the
+IO manager skips it where the Dagster instance itself does not keep that promise
+(:func:`impact_assets.assets.storage.flushes_to_disk`).
+"""
 
 from __future__ import annotations
 
@@ -28,34 +35,36 @@ def _open_temp(path: Path) -> tuple[int, str]:
             continue
 
 
-def write_bytes_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that readers see the old file or the new one, never half."""
+def write_bytes_atomic(path: Path, data: bytes, *, sync: bool = True) -> None:
+    """Write ``data`` to ``path`` so that readers see the old file or the new one, never half;
+    with ``sync``, on disk before it replaces the old one."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = _open_temp(path)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
+            if sync:
+                handle.flush()
+                os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
 
 
-def write_files_atomic(files: Mapping[Path, bytes]) -> None:
+def write_files_atomic(files: Mapping[Path, bytes], *, sync: bool = True) -> None:
     """Write many files, each atomically, with one flush to disk for all of them.
 
-    Every file goes to its own temp file first; one ``os.sync()`` then puts all of them on disk
-    (one call instead of an fsync per file: about 0.4 ms a file instead of 1 ms for the
-    thousands of per-initiative files of a large run), and only then is each renamed into place.
-    A crash at any point leaves every path with its old content or its new one, and if a write
-    fails no file is replaced and no temp file is left.
+    Every file goes to its own temp file first; with ``sync``, one ``os.sync()`` then puts all
+    of them on disk (one call instead of an fsync per file: about 0.4 ms a file instead of 1 ms
+    for the thousands of per-initiative files of a large run), and only then is each renamed
+    into place. A crash at any point leaves every path with its old content or its new one, and
+    if a write fails no file is replaced and no temp file is left.
     """
     if len(files) <= 1:
         for path, data in files.items():
-            write_bytes_atomic(path, data)
+            write_bytes_atomic(path, data, sync=sync)
         return
     pending: list[tuple[str, Path]] = []
     try:
@@ -66,7 +75,8 @@ def write_files_atomic(files: Mapping[Path, bytes]) -> None:
             pending.append((tmp, path))
             with os.fdopen(fd, "wb") as handle:
                 handle.write(data)
-        os.sync()
+        if sync:
+            os.sync()
     except BaseException:
         for tmp, _ in pending:
             Path(tmp).unlink(missing_ok=True)

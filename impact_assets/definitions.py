@@ -8,9 +8,8 @@ location loads, and builds one explicit :class:`dagster.Definitions` from it
 import sys
 from pathlib import Path
 
-from impact_assets.assets.graph import build_definitions
 from impact_assets.assets.manifest import backfill_policy_from_env, manifest_path
-from impact_assets.assets.warm_start import freeze_loaded_objects, prestart_measure_workers
+from impact_assets.assets.warm_start import freeze_loaded_objects, prestart_for_manifest
 from impact_assets.config import ConfigError, load_config
 
 #: ``dagster <command>`` invocations run by a person in a shell; code servers and the webserver
@@ -23,17 +22,28 @@ def _from_a_shell() -> bool:
     return program in {"dagster", "dg"} and len(sys.argv) > 1 and sys.argv[1] in _SHELL_COMMANDS
 
 
-try:
-    _config = load_config(manifest_path())
-    # In a process about to execute a run, the MEASURE workers import on the other core while
-    # Dagster builds the definitions and plans the run (impact_assets/assets/warm_start.py).
-    prestart_measure_workers(_config)
-    defs = build_definitions(_config, backfill_policy_from_env())
-except (ConfigError, ValueError) as exc:
+def _refuse(exc: Exception) -> None:
     if not _from_a_shell():
-        raise
+        raise exc
     # One clear line naming the file and the field, not a wall of traceback.
     sys.stderr.write(f"error: {exc}\n")
     raise SystemExit(2) from None
+
+
+try:
+    # First, in a process about to execute a run: the MEASURE workers start importing on the
+    # other core while the rest of the code location loads (impact_assets/assets/warm_start.py).
+    prestart_for_manifest(manifest_path())
+except ValueError as exc:
+    _refuse(exc)
+
+# after the workers have started: this imports the stage packages (pandas, scipy)
+from impact_assets.assets.graph import build_definitions  # noqa: E402
+
+try:
+    _config = load_config(manifest_path())
+    defs = build_definitions(_config, backfill_policy_from_env())
+except (ConfigError, ValueError) as exc:
+    _refuse(exc)
 
 freeze_loaded_objects()

@@ -242,6 +242,25 @@ def write_exports(rows: Sequence[Mapping[str, Any]], directory: Path) -> dict[st
 PLOT_ROWS_MAX = 40
 
 
+def load_plotting():
+    """Import matplotlib with its file-only backend (Agg) and return ``pyplot``.
+
+    About half a second on first use; the Dagster report steps have the MEASURE worker processes,
+    idle by then, do it ahead (:func:`preload_plotting`) and draw the chart.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def preload_plotting() -> None:
+    """:func:`load_plotting` for a worker process (returns nothing to send back)."""
+    load_plotting()
+
+
 def plot(rows: Sequence[Mapping[str, Any]], path: Path) -> Path:
     """The report chart as a PNG at ``path``.
 
@@ -250,12 +269,9 @@ def plot(rows: Sequence[Mapping[str, Any]], path: Path) -> Path:
     Larger portfolios get a fixed-size chart of the scaled initiatives: scale actual against pilot
     estimate, with the pilot CI as a horizontal bar and the line actual = predicted.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     from impact_assets.atomic import write_bytes_atomic
+
+    plt = load_plotting()
 
     rows = [r for r in rows if r.get("pilot_estimate") is not None]
     fig = _plot_rows(plt, rows) if len(rows) <= PLOT_ROWS_MAX else _plot_scatter(plt, rows)

@@ -8,7 +8,7 @@ from typing import Any
 
 import dagster as dg
 
-from impact_assets import reporting, steps
+from impact_assets import parallel, reporting, steps
 from impact_assets.assets import lineage, records
 from impact_assets.assets.manifest import GraphSpec
 from impact_assets.assets.results import (
@@ -112,6 +112,9 @@ def build(spec: GraphSpec) -> list:
             "allocation": allocation,
             "scale_measurement": scale_measurement,
         }
+        # The chart of portfolio_report is drawn in a MEASURE worker process, idle by now, when
+        # this process has them: it imports matplotlib meanwhile.
+        parallel.preload_in_workers(reporting.preload_plotting)
         keys = list(context.partition_keys)
         pointers = {
             name: lineage.latest_materializations(context.instance, name, keys) for name in INPUTS
@@ -202,8 +205,13 @@ def build(spec: GraphSpec) -> list:
         report = summarize(spec, outcome_report, portfolio)
         context.log.info("portfolio report\n" + report["text"])
         directory = Path(context.instance.storage_directory()) / "impact_assets" / "exports"
-        chart = reporting.plot(report["rows"], directory / "portfolio_report.png")
+        # the chart on the other core (a worker process, when there are any) while this one
+        # writes the exports
+        drawing = parallel.run_in_worker(
+            reporting.plot, report["rows"], directory / "portfolio_report.png"
+        )
         exports = reporting.write_exports(report["rows"], directory)
+        chart = drawing.result()
         image = base64.b64encode(chart.read_bytes()).decode("ascii")
         figures = report["figures"]
         numeric = {

@@ -8,7 +8,8 @@ stays intact when a *process* dies (SIGKILL included); only an operating-system 
 loss right after a write can lose the last transactions (https://sqlite.org/pragma.html#pragma_synchronous).
 
 That trade is right for the project's local instance (``.dagster/``) and for tests; a shared
-deployment uses PostgreSQL (docs/deploy.md). Set ``IMPACT_SQLITE_SYNCHRONOUS=FULL`` to keep
+deployment uses PostgreSQL (docs/deploy.md). The JSON IO manager's files follow it
+(:func:`impact_assets.assets.storage.flushes_to_disk`). Set ``IMPACT_SQLITE_SYNCHRONOUS=FULL`` to keep
 SQLite's default. It applies in every process that loads this code location (the CLI, code
 servers and run workers), and only to SQLite connections.
 """

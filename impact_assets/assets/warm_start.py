@@ -6,8 +6,8 @@ work of the pipeline:
 1. **Starting the MEASURE worker processes** (about 2 s of imports each) happened when the pilot
    step submitted its first task, while Dagster had spent the seconds before that loading the
    code location and planning the run on one core. In a process that is about to execute a run,
-   :func:`prestart_measure_workers` starts them when the code location loads, so that they import
-   on the other core meanwhile. It does so only when a run's pilot stage would use worker
+   :func:`prestart_for_manifest` starts them as the code location starts loading (from a first
+   look at the manifest file), so that they import on the other core meanwhile. It does so only when a run's pilot stage would use worker
    processes (``parallelism``, and the number of initiatives or the backfill batch size
    ``IMPACT_BACKFILL_BATCH_SIZE``, as :func:`impact_assets.parallel.use_processes` decides) and
    only in processes that execute runs:
@@ -42,9 +42,12 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+import yaml
+
 from impact_assets.assets.manifest import backfill_policy_from_env
-from impact_assets.config import PipelineConfig
-from impact_assets.parallel import prestart_process_pool, use_processes, worker_nice
+from impact_assets.config import DEFAULT_MAX_WORKERS, PipelineConfig
+from impact_assets.parallel import PARALLELISM, prestart_process_pool, use_processes, worker_nice
+from impact_assets.yaml_safe import safe_load_text
 
 PRESTART_ENV = "IMPACT_PRESTART_WORKERS"
 
@@ -76,22 +79,48 @@ def executes_runs(argv: Sequence[str] | None = None) -> bool:
 def prestart_measure_workers(config: PipelineConfig, argv: Sequence[str] | None = None) -> bool:
     """Start the MEASURE worker processes now if this process is about to execute a run whose
     pilot stage will use them; return whether it did."""
+    return _prestart(config.parallelism, config.max_workers, len(config.initiatives), argv)
+
+
+def prestart_for_manifest(path: Path, argv: Sequence[str] | None = None) -> bool:
+    """:func:`prestart_measure_workers` from a first look at the manifest file alone (its
+    ``parallelism``, ``max_workers`` and number of initiatives), before anything heavy is
+    imported or the stage and measure configs are read: the workers' imports then overlap the
+    whole loading of the code location. A manifest that does not read as expected starts
+    nothing; loading it properly then reports the problem."""
+    try:
+        data = safe_load_text(Path(path).read_text(encoding="utf-8"))
+        parallelism = data.get("parallelism", "auto")
+        max_workers = data.get("max_workers", DEFAULT_MAX_WORKERS)
+        initiatives = data["initiatives"]
+        if parallelism not in PARALLELISM or not isinstance(initiatives, list):
+            return False
+        if isinstance(max_workers, bool) or not isinstance(max_workers, int) or max_workers < 1:
+            return False
+    except (OSError, UnicodeError, ValueError, yaml.YAMLError, AttributeError, KeyError):
+        return False
+    return _prestart(parallelism, max_workers, len(initiatives), argv)
+
+
+def _prestart(
+    parallelism: str, max_workers: int, n_initiatives: int, argv: Sequence[str] | None
+) -> bool:
     worker_nice()  # a bad IMPACT_WORKER_NICE fails here, as the code location loads
     setting = os.environ.get(PRESTART_ENV, "auto").strip().lower()
     if setting not in ("auto", "0", "1"):
         raise ValueError(f"{PRESTART_ENV} must be auto, 0 or 1, got {setting!r}")
     if setting == "0" or (setting == "auto" and not executes_runs(argv)):
         return False
-    if not use_processes(config.parallelism, _initiatives_per_run(config)):
+    if not use_processes(parallelism, _initiatives_per_run(n_initiatives)):
         return False
-    prestart_process_pool(config.max_workers)
+    prestart_process_pool(max_workers)
     return True
 
 
-def _initiatives_per_run(config: PipelineConfig) -> int:
+def _initiatives_per_run(n_initiatives: int) -> int:
     """The most initiatives one run measures: all of them, or a backfill batch."""
     batch = backfill_policy_from_env().max_partitions_per_run
-    return len(config.initiatives) if not batch else min(batch, len(config.initiatives))
+    return n_initiatives if not batch else min(batch, n_initiatives)
 
 
 _freeze_at_exit_registered = False
@@ -106,4 +135,10 @@ def freeze_loaded_objects() -> None:
         _freeze_at_exit_registered = True
 
 
-__all__ = ["PRESTART_ENV", "executes_runs", "freeze_loaded_objects", "prestart_measure_workers"]
+__all__ = [
+    "PRESTART_ENV",
+    "executes_runs",
+    "freeze_loaded_objects",
+    "prestart_for_manifest",
+    "prestart_measure_workers",
+]

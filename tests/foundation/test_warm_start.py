@@ -194,3 +194,46 @@ def test_a_multiprocessing_child_that_used_the_pool_still_exits(no_pools):
         child.kill()
     assert not alive
     assert child.exitcode == 0
+
+
+def test_the_first_look_at_the_manifest_decides_as_the_full_load(tmp_path, monkeypatch, no_pools):
+    """prestart_for_manifest reads only the manifest file and decides as prestart_measure_workers
+    does on the loaded config; a manifest it cannot read starts nothing and raises nothing (the
+    full load reports the problem)."""
+    executing = ["dagster", "job", "execute"]
+    monkeypatch.delenv(warm_start.PRESTART_ENV, raising=False)
+    monkeypatch.delenv("IMPACT_BACKFILL_BATCH_SIZE", raising=False)
+    small = _config(tmp_path / "small", parallel.AUTO_MIN_ITEMS - 1)
+    threads = _config(tmp_path / "threads", 40, "threads")
+    big = _config(tmp_path / "big", parallel.AUTO_MIN_ITEMS)
+    for config in (small, threads):
+        assert not warm_start.prestart_for_manifest(config.path, executing)
+        assert not warm_start.prestart_measure_workers(config, executing)
+    assert not warm_start.prestart_for_manifest(big.path, ["dagster", "api", "grpc"])
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    for name, text in {
+        "missing.yaml": None,
+        "list.yaml": "- a\n- b\n",
+        "broken.yaml": "initiatives: [unclosed\n",
+        "no_initiatives.yaml": "budget: 1\n",
+        "bad_parallelism.yaml": "parallelism: fork\ninitiatives: []\n",
+        "bad_workers.yaml": "max_workers: two\ninitiatives: []\n",
+    }.items():
+        if text is not None:
+            (bad / name).write_text(text)
+        assert not warm_start.prestart_for_manifest(bad / name, executing), name
+    assert parallel._POOLS == {}
+    if (os.cpu_count() or 1) < 2:
+        pytest.skip("auto parallelism needs more than one CPU")
+    assert warm_start.prestart_for_manifest(big.path, executing)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not getattr(parallel._POOLS.get(1), "_processes", 0):
+        time.sleep(0.05)
+    assert len(parallel._POOLS[1]._processes) == 1  # max_workers: 1, read from the file
+
+
+def test_a_bad_environment_setting_fails_the_first_look_too(tmp_path, monkeypatch):
+    monkeypatch.setenv(parallel.NICE_ENV, "20")
+    with pytest.raises(ValueError, match=r"IMPACT_WORKER_NICE must be a whole number from 0 to 19"):
+        warm_start.prestart_for_manifest(_config(tmp_path, 2).path, ["dagster", "job", "execute"])

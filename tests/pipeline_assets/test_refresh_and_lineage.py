@@ -134,3 +134,29 @@ def test_env_var_selects_a_component(tmp_path, instance, monkeypatch):
     assert result.success
     event = latest(instance, "portfolio").asset_materialization
     assert event.metadata["component"].value["component"] == "MockAllocate"
+
+
+def test_the_providing_package_is_found_without_scanning_every_package(monkeypatch):
+    """describe() names the distribution that provides a component: for a package that declares
+    its module (impact-assets) without the scan of every installed distribution (about 0.4 s),
+    and with the scan otherwise; both give what the scan gives."""
+    import importlib.metadata
+
+    from impact_assets.assets import resources
+
+    scanned = importlib.metadata.packages_distributions()
+    resources._distribution_version.cache_clear()
+    resources._packages_distributions.cache_clear()
+
+    def no_scan():
+        raise AssertionError("scanned every installed package")
+
+    monkeypatch.setattr(importlib.metadata, "packages_distributions", no_scan)
+    ours = resources.MeasureResource(component="Measure").describe()
+    assert ours["package"] in scanned["impact_assets"]
+    assert ours["version"] == importlib.metadata.version(ours["package"])
+    monkeypatch.undo()
+    resources._distribution_version.cache_clear()
+    for module in ("numpy.linalg", "yaml", "tests.support", "no_such_module"):
+        found = resources._distribution_version(module)
+        assert found["package"] == (scanned.get(module.split(".")[0]) or [None])[0], module

@@ -167,3 +167,44 @@ def test_temp_names_skip_leftovers_and_threads_never_collide(tmp_path):
     assert errors == []
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["a.json", "b.json", leftover.name])
     assert target.read_bytes() in {b"0", b"1", b"2", b"3"}
+
+
+def test_files_are_flushed_to_disk_as_the_instance_flushes_its_event_log(tmp_path, monkeypatch):
+    """The IO manager flushes stored files to disk (os.sync / fsync) unless the instance's own
+    event log gives that durability up (SQLite with synchronous=OFF, the project's default); the
+    rename that makes every write atomic is there either way."""
+    import os
+
+    from impact_assets import atomic
+    from impact_assets.assets.event_log import LocalSqliteEventLogStorage
+    from impact_assets.assets.storage import flushes_to_disk
+
+    flushes: list[str] = []
+    monkeypatch.setattr(os, "sync", lambda: flushes.append("sync"))
+    monkeypatch.setattr(os, "fsync", lambda fd: flushes.append("fsync"))
+    paths = [tmp_path / "asset" / f"init-{i}.json" for i in range(3)]
+    atomic.write_files_atomic({p: b"new" for p in paths}, sync=False)
+    atomic.write_bytes_atomic(tmp_path / "one.json", b"one", sync=False)
+    assert flushes == []
+    assert {p.read_text() for p in paths} == {"new"}
+    assert sorted(x.name for x in (tmp_path / "asset").iterdir()) == [p.name for p in paths]
+    atomic.write_files_atomic({p: b"newer" for p in paths})
+    atomic.write_bytes_atomic(tmp_path / "one.json", b"two")
+    assert flushes == ["sync", "fsync"]
+
+    config = {
+        "event_log_storage": {
+            "module": "impact_assets.assets.event_log",
+            "class": "LocalSqliteEventLogStorage",
+        }
+    }
+    (tmp_path / "home").mkdir()
+    with dg.instance_for_test(temp_dir=str(tmp_path / "home"), overrides=config) as instance:
+        assert isinstance(instance.event_log_storage, LocalSqliteEventLogStorage)
+        monkeypatch.delenv("IMPACT_SQLITE_SYNCHRONOUS", raising=False)
+        assert not flushes_to_disk(instance)
+        monkeypatch.setenv("IMPACT_SQLITE_SYNCHRONOUS", "FULL")
+        assert flushes_to_disk(instance)
+    with dg.DagsterInstance.ephemeral() as instance:  # not SQLite: flushed
+        monkeypatch.delenv("IMPACT_SQLITE_SYNCHRONOUS", raising=False)
+        assert flushes_to_disk(instance)
