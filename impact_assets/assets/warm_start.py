@@ -7,10 +7,11 @@ work of the pipeline:
    step submitted its first task, while Dagster had spent the seconds before that loading the
    code location and planning the run on one core. In a process that is about to execute a run,
    :func:`prestart_for_manifest` starts them as the code location starts loading (from a first
-   look at the manifest file), so that they import on the other core meanwhile. It does so only when a run's pilot stage would use worker
-   processes (``parallelism``, and the number of initiatives or the backfill batch size
-   ``IMPACT_BACKFILL_BATCH_SIZE``, as :func:`impact_assets.parallel.use_processes` decides) and
-   only in processes that execute runs:
+   look at the manifest file), so that they import on the other core meanwhile. It does so only
+   when a run's pilot stage would use worker processes (``parallelism``, and the number of
+   initiatives or the backfill batch size ``IMPACT_BACKFILL_BATCH_SIZE``, as
+   :func:`impact_assets.parallel.use_processes` decides) and only in processes that execute
+   runs:
 
    - ``dagster job execute`` and ``dagster asset materialize`` from a shell;
    - ``dagster api execute_run`` / ``execute_step`` (Dagster's run and step workers);
