@@ -1,4 +1,5 @@
-"""Atomic file writes: a temp file in the same folder, flushed to disk, then ``os.replace``.
+"""Atomic file writes: a temp file in the same folder (flushed to disk by default), then
+``os.replace``.
 
 The rename alone is what keeps a reader (or a process killed mid-write) from ever seeing half a
 file: the old content stays until the new one is complete. Flushing to disk before the rename

@@ -56,8 +56,8 @@ def flushes_to_disk(instance: dg.DagsterInstance) -> bool:
 
     The files are then exactly as durable as the record of their materialization: both survive
     a killed process (the temp-file rename), neither is promised across an operating-system
-    crash. A flush of a run's files cost 0.1-0.2 s a stage at 200 initiatives, waiting on the
-    MEASURE job directories that the workers had just written.
+    crash. At 200 initiatives a flush took 0.02-0.18 s per output (the most after the MEASURE
+    stages, waiting on the job directories that the workers had just written).
     """
     from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
 

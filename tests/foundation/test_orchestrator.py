@@ -203,6 +203,20 @@ def test_process_pool_is_kept_and_rebuilt_when_broken():
     assert parallel.map_ordered(abs, [-4], 1, "processes") == [4]
 
 
+def _die(code: int) -> None:
+    os._exit(code)  # a worker killed mid-task (out of memory, a signal)
+
+
+def test_a_worker_that_dies_gives_a_clear_error_and_a_new_pool():
+    from concurrent.futures.process import BrokenProcessPool
+
+    from impact_assets import parallel
+
+    with pytest.raises(BrokenProcessPool, match="a MEASURE worker process died before returning"):
+        parallel.map_ordered(_die, [3], 1, "processes")
+    assert parallel.map_ordered(abs, [-5], 1, "processes") == [5]  # rebuilt
+
+
 def test_workers_do_not_run_the_parent_main_script(tmp_path):
     """Spawned workers do not run their parent's main script again: a script needs no
     ``if __name__ == '__main__':`` guard, and a main script's imports (such as the ``dagster``
