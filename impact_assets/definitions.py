@@ -7,6 +7,7 @@ location loads, and builds one explicit :class:`dagster.Definitions` from it
 
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 from impact_assets.assets.manifest import backfill_policy_from_env, manifest_path
 from impact_assets.assets.warm_start import freeze_loaded_objects, prestart_for_manifest
@@ -22,7 +23,7 @@ def _from_a_shell() -> bool:
     return program in {"dagster", "dg"} and len(sys.argv) > 1 and sys.argv[1] in _SHELL_COMMANDS
 
 
-def _refuse(exc: Exception) -> None:
+def _refuse(exc: Exception) -> NoReturn:
     if not _from_a_shell():
         raise exc
     # One clear line naming the file and the field, not a wall of traceback.
@@ -30,10 +31,11 @@ def _refuse(exc: Exception) -> None:
     raise SystemExit(2) from None
 
 
+_manifest = manifest_path()
 try:
     # First, in a process about to execute a run: the MEASURE workers start importing on the
     # other core while the rest of the code location loads (impact_assets/assets/warm_start.py).
-    prestart_for_manifest(manifest_path())
+    prestart_for_manifest(_manifest)
 except ValueError as exc:
     _refuse(exc)
 
@@ -41,7 +43,7 @@ except ValueError as exc:
 from impact_assets.assets.graph import build_definitions  # noqa: E402
 
 try:
-    _config = load_config(manifest_path())
+    _config = load_config(_manifest)
     defs = build_definitions(_config, backfill_policy_from_env())
 except (ConfigError, ValueError) as exc:
     _refuse(exc)

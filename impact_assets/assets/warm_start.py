@@ -46,7 +46,7 @@ from pathlib import Path
 import yaml
 
 from impact_assets.assets.manifest import backfill_policy_from_env
-from impact_assets.config import DEFAULT_MAX_WORKERS, PipelineConfig
+from impact_assets.config import DEFAULT_MAX_WORKERS
 from impact_assets.parallel import PARALLELISM, prestart_process_pool, use_processes, worker_nice
 from impact_assets.yaml_safe import safe_load_text
 
@@ -77,18 +77,15 @@ def executes_runs(argv: Sequence[str] | None = None) -> bool:
     return multiprocessing.parent_process() is not None
 
 
-def prestart_measure_workers(config: PipelineConfig, argv: Sequence[str] | None = None) -> bool:
-    """Start the MEASURE worker processes now if this process is about to execute a run whose
-    pilot stage will use them; return whether it did."""
-    return _prestart(config.parallelism, config.max_workers, len(config.initiatives), argv)
-
-
 def prestart_for_manifest(path: Path, argv: Sequence[str] | None = None) -> bool:
-    """:func:`prestart_measure_workers` from a first look at the manifest file alone (its
-    ``parallelism``, ``max_workers`` and number of initiatives), before anything heavy is
-    imported or the stage and measure configs are read: the workers' imports then overlap the
-    whole loading of the code location. A manifest that does not read as expected starts
-    nothing; loading it properly then reports the problem."""
+    """Start the MEASURE worker processes now if this process is about to execute a run whose
+    pilot stage will use them; return whether it did.
+
+    It takes a first look at the manifest file alone (its ``parallelism``, ``max_workers`` and
+    number of initiatives), before anything heavy is imported or the stage and measure configs
+    are read: the workers' imports then overlap the whole loading of the code location. A
+    manifest that does not read as expected starts nothing; loading it properly then reports
+    the problem."""
     try:
         data = safe_load_text(Path(path).read_text(encoding="utf-8"))
         parallelism = data.get("parallelism", "auto")
@@ -141,5 +138,4 @@ __all__ = [
     "executes_runs",
     "freeze_loaded_objects",
     "prestart_for_manifest",
-    "prestart_measure_workers",
 ]

@@ -49,35 +49,28 @@ def _config(tmp_path: Path, n: int, parallelism: str = "auto"):
     )
 
 
-@pytest.fixture
-def no_pools():
-    parallel.shutdown_pools()
-    yield
-    parallel.shutdown_pools()
-
-
 def test_workers_start_only_where_the_pilot_stage_would_use_them(tmp_path, monkeypatch, no_pools):
     executing = ["dagster", "job", "execute"]
     big = _config(tmp_path / "big", parallel.AUTO_MIN_ITEMS)
     monkeypatch.delenv(warm_start.PRESTART_ENV, raising=False)
-    assert not warm_start.prestart_measure_workers(big, ["dagster", "api", "grpc"])
-    assert not warm_start.prestart_measure_workers(
-        _config(tmp_path / "small", parallel.AUTO_MIN_ITEMS - 1), executing
+    assert not warm_start.prestart_for_manifest(big.path, ["dagster", "api", "grpc"])
+    assert not warm_start.prestart_for_manifest(
+        _config(tmp_path / "small", parallel.AUTO_MIN_ITEMS - 1).path, executing
     )
-    assert not warm_start.prestart_measure_workers(
-        _config(tmp_path / "threads", 40, "threads"), executing
+    assert not warm_start.prestart_for_manifest(
+        _config(tmp_path / "threads", 40, "threads").path, executing
     )
     monkeypatch.setenv("IMPACT_BACKFILL_BATCH_SIZE", str(parallel.AUTO_MIN_ITEMS - 1))
-    assert not warm_start.prestart_measure_workers(big, executing)  # runs measure in threads
+    assert not warm_start.prestart_for_manifest(big.path, executing)  # runs measure in threads
     monkeypatch.delenv("IMPACT_BACKFILL_BATCH_SIZE")
     monkeypatch.setenv(warm_start.PRESTART_ENV, "0")
-    assert not warm_start.prestart_measure_workers(big, executing)
+    assert not warm_start.prestart_for_manifest(big.path, executing)
     assert parallel._POOLS == {}
 
     monkeypatch.setenv(warm_start.PRESTART_ENV, "1")  # any process, e.g. this test's
     if (os.cpu_count() or 1) < 2:
         pytest.skip("auto parallelism needs more than one CPU")
-    assert warm_start.prestart_measure_workers(big, ["pytest"])  # returns at once
+    assert warm_start.prestart_for_manifest(big.path, ["pytest"])  # returns at once
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and not getattr(parallel._POOLS.get(1), "_processes", 0):
         time.sleep(0.05)
@@ -121,7 +114,7 @@ def test_a_bad_prestart_setting_names_the_variable(tmp_path, monkeypatch):
     with pytest.raises(
         ValueError, match=r"IMPACT_PRESTART_WORKERS must be auto, 0 or 1, got 'yes'"
     ):
-        warm_start.prestart_measure_workers(_config(tmp_path, 2), ["dagster", "job", "execute"])
+        warm_start.prestart_for_manifest(_config(tmp_path, 2).path, ["dagster", "job", "execute"])
 
 
 def test_worker_imports_leave_dagster_out():
@@ -173,7 +166,7 @@ def test_a_bad_worker_nice_names_the_variable(bad, tmp_path, monkeypatch):
     monkeypatch.setenv(parallel.NICE_ENV, bad)
     message = f"IMPACT_WORKER_NICE must be a whole number from 0 to 19, got '{bad}'"
     with pytest.raises(ValueError, match=message):
-        warm_start.prestart_measure_workers(_config(tmp_path, 2), ["dagster", "job", "execute"])
+        warm_start.prestart_for_manifest(_config(tmp_path, 2).path, ["dagster", "job", "execute"])
 
 
 def _measure_in_a_child() -> None:
@@ -196,20 +189,14 @@ def test_a_multiprocessing_child_that_used_the_pool_still_exits(no_pools):
     assert child.exitcode == 0
 
 
-def test_the_first_look_at_the_manifest_decides_as_the_full_load(tmp_path, monkeypatch, no_pools):
-    """prestart_for_manifest reads only the manifest file and decides as prestart_measure_workers
-    does on the loaded config; a manifest it cannot read starts nothing and raises nothing (the
-    full load reports the problem)."""
+def test_a_manifest_the_first_look_cannot_read_starts_nothing(tmp_path, monkeypatch, no_pools):
+    """prestart_for_manifest reads only the manifest file (the decisions on readable manifests
+    are above); a manifest it cannot read starts nothing and raises nothing (the full load
+    reports the problem), and max_workers comes from the file."""
     executing = ["dagster", "job", "execute"]
     monkeypatch.delenv(warm_start.PRESTART_ENV, raising=False)
     monkeypatch.delenv("IMPACT_BACKFILL_BATCH_SIZE", raising=False)
-    small = _config(tmp_path / "small", parallel.AUTO_MIN_ITEMS - 1)
-    threads = _config(tmp_path / "threads", 40, "threads")
     big = _config(tmp_path / "big", parallel.AUTO_MIN_ITEMS)
-    for config in (small, threads):
-        assert not warm_start.prestart_for_manifest(config.path, executing)
-        assert not warm_start.prestart_measure_workers(config, executing)
-    assert not warm_start.prestart_for_manifest(big.path, ["dagster", "api", "grpc"])
     bad = tmp_path / "bad"
     bad.mkdir()
     for name, text in {

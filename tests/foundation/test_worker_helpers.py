@@ -11,13 +11,6 @@ import pytest
 from impact_assets import parallel, reporting
 
 
-@pytest.fixture
-def no_pools():
-    parallel.shutdown_pools()
-    yield
-    parallel.shutdown_pools()
-
-
 def _pid() -> int:
     return os.getpid()
 
