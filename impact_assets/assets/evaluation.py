@@ -9,9 +9,10 @@ from impact_assets.assets import records
 from impact_assets.assets.manifest import GraphSpec
 from impact_assets.assets.resources import EvaluateResource
 from impact_assets.assets.results import (
-    contract_check_result,
+    checked_asset,
+    contract_check,
+    materialize_and_check,
     partitioned_result,
-    stage_asset,
 )
 from impact_assets.contracts import EvaluateResult
 
@@ -48,13 +49,23 @@ def verify_evaluations(spec: GraphSpec, values: dict[str, dict[str, Any]]) -> di
 
 
 def build(spec: GraphSpec) -> list:
-    @dg.asset(
-        **stage_asset(
+    checks = [
+        contract_check(
+            "evaluation_contract",
+            "EvaluateResult contract: worst <= median <= best, 0 <= confidence <= 1, "
+            "cost > 0 and equal to the manifest's cost_to_scale.",
+            lambda values: verify_evaluations(spec, values),
+        )
+    ]
+
+    @dg.multi_asset(
+        **checked_asset(
             "evaluation",
             (
                 "EVALUATE: how far to trust the pilot measurement (confidence) and the worst, median "
                 "and best return, with the manifest's cost_to_scale (and value_per_unit)."
             ),
+            checks,
             spec,
         )
     )
@@ -62,48 +73,38 @@ def build(spec: GraphSpec) -> list:
         context: dg.AssetExecutionContext,
         evaluate: EvaluateResource,
         pilot_measurement: dict[str, dict[str, Any]],
-    ) -> dg.MaterializeResult:
-        component = evaluate.build()
+    ):
+        def materialize() -> dg.MaterializeResult:
+            component = evaluate.build()
 
-        def work(key: str) -> dict[str, Any]:
-            pilot = pilot_measurement[key]
-            if not records.is_ok(pilot):
-                return records.failure(
+            def work(key: str) -> dict[str, Any]:
+                pilot = pilot_measurement[key]
+                if not records.is_ok(pilot):
+                    return records.failure(
+                        "evaluation",
+                        key,
+                        f"pilot_measurement is {pilot.get('status')}: {pilot.get('error')}",
+                        upstream="pilot_measurement",
+                    )
+                initiative = spec.initiative(key)
+                measured = {k: v for k, v in pilot.items() if k != "status"}
+                return records.guarded(
                     "evaluation",
                     key,
-                    f"pilot_measurement is {pilot.get('status')}: {pilot.get('error')}",
-                    upstream="pilot_measurement",
+                    lambda: component.execute(steps.evaluate_event(measured, initiative)),
+                    lambda raw: steps.validate_evaluation(raw, key),
                 )
-            initiative = spec.initiative(key)
-            measured = {k: v for k, v in pilot.items() if k != "status"}
-            return records.guarded(
-                "evaluation",
-                key,
-                lambda: component.execute(steps.evaluate_event(measured, initiative)),
-                lambda raw: steps.validate_evaluation(raw, key),
+
+            values = records.run_partitions(
+                context,
+                "evaluate",
+                list(context.partition_keys),
+                work,
+                spec.config.max_workers,
+                lambda r: f"confidence {r['confidence']:.3f}" if records.is_ok(r) else r["status"],
             )
+            return partitioned_result(context, values, evaluate.describe(), _summary)
 
-        values = records.run_partitions(
-            context,
-            "evaluate",
-            list(context.partition_keys),
-            work,
-            spec.config.max_workers,
-            lambda r: f"confidence {r['confidence']:.3f}" if records.is_ok(r) else r["status"],
-        )
-        return partitioned_result(context, values, evaluate.describe(), _summary)
+        yield from materialize_and_check(context, "evaluation", checks, materialize)
 
-    @dg.asset_check(
-        asset=evaluation,
-        name="evaluation_contract",
-        blocking=True,
-        partitions_def=spec.partitions,
-        description="EvaluateResult contract: worst <= median <= best, 0 <= confidence <= 1, "
-        "cost > 0 and equal to the manifest's cost_to_scale.",
-    )
-    def evaluation_contract(evaluation: dict) -> dg.AssetCheckResult:
-        return contract_check_result(
-            "evaluation_contract", evaluation, verify_evaluations(spec, evaluation)
-        )
-
-    return [evaluation, evaluation_contract]
+    return [evaluation]

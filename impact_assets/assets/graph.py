@@ -36,11 +36,9 @@ def build_definitions(
         *portfolio.build(spec),
         *report.build(spec),
     ]
-    checks = [n for n in nodes if isinstance(n, dg.AssetChecksDefinition)]
-    assets = [n for n in nodes if not isinstance(n, dg.AssetChecksDefinition)]
     return dg.Definitions(
-        assets=assets,
-        asset_checks=checks,
+        # each asset carries its blocking contract checks (check_specs, run in its own step)
+        assets=nodes,
         jobs=jobs.build(spec),
         # Every step of a run in one process (UI launches and backfill runs included): a step
         # per process costs about a minute per run here and buys nothing, since each step

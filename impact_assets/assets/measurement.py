@@ -14,9 +14,10 @@ from impact_assets.assets import records
 from impact_assets.assets.manifest import GraphSpec
 from impact_assets.assets.resources import MeasureResource
 from impact_assets.assets.results import (
-    contract_check_result,
+    checked_asset,
+    contract_check,
+    materialize_and_check,
     partitioned_result,
-    stage_asset,
 )
 from impact_assets.contracts import MeasureResult
 
@@ -75,33 +76,51 @@ def verify_measurements(values: dict[str, dict[str, Any]], phase: str) -> dict[s
 
 
 def build(spec: GraphSpec) -> list:
-    partitions = spec.partitions
+    pilot_checks = [
+        contract_check(
+            "pilot_measurement_contract",
+            "MeasureResult contract: ci_lower <= estimate <= ci_upper, n >= 30, "
+            "p in [0, 1] or None, finite numbers, phase 'pilot'.",
+            lambda values: verify_measurements(values, steps.PILOT),
+        )
+    ]
+    scale_checks = [
+        contract_check(
+            "scale_measurement_contract",
+            "MeasureResult contract for scaled initiatives (phase 'scale'); "
+            "not_selected records for the others.",
+            lambda values: verify_measurements(values, steps.SCALE),
+        )
+    ]
 
-    @dg.asset(
-        **stage_asset(
+    @dg.multi_asset(
+        **checked_asset(
             "pilot_measurement",
             (
                 "MEASURE at pilot scale for one initiative: the causal effect estimate with its "
                 "confidence interval and p-value (None where the method has none)."
             ),
+            pilot_checks,
             spec,
         )
     )
-    def pilot_measurement(
-        context: dg.AssetExecutionContext, measure: MeasureResource
-    ) -> dg.MaterializeResult:
-        values = _measure_all(
-            context, spec, measure.build(), list(context.partition_keys), steps.PILOT
-        )
-        return partitioned_result(context, values, measure.describe(), _summary)
+    def pilot_measurement(context: dg.AssetExecutionContext, measure: MeasureResource):
+        def materialize() -> dg.MaterializeResult:
+            values = _measure_all(
+                context, spec, measure.build(), list(context.partition_keys), steps.PILOT
+            )
+            return partitioned_result(context, values, measure.describe(), _summary)
 
-    @dg.asset(
-        **stage_asset(
+        yield from materialize_and_check(context, "pilot_measurement", pilot_checks, materialize)
+
+    @dg.multi_asset(
+        **checked_asset(
             "scale_measurement",
             (
                 "MEASURE again at scale_sample_size for initiatives the portfolio selected; an "
                 "explicit not_selected record (no measurement) for the others."
             ),
+            scale_checks,
             spec,
         )
     )
@@ -109,58 +128,28 @@ def build(spec: GraphSpec) -> list:
         context: dg.AssetExecutionContext,
         measure: MeasureResource,
         allocation: dict[str, dict[str, Any]],
-    ) -> dg.MaterializeResult:
-        keys = list(context.partition_keys)
-        selected = [key for key in keys if allocation[key].get("selected")]
-        measured = (
-            _measure_all(context, spec, measure.build(), selected, steps.SCALE) if selected else {}
-        )
-        values = {
-            key: measured[key]
-            if key in measured
-            else {
-                "initiative_id": key,
-                "status": records.NOT_SELECTED,
-                "reason": allocation[key].get("reason", "not selected"),
+    ):
+        def materialize() -> dg.MaterializeResult:
+            keys = list(context.partition_keys)
+            selected = [key for key in keys if allocation[key].get("selected")]
+            measured = (
+                _measure_all(context, spec, measure.build(), selected, steps.SCALE)
+                if selected
+                else {}
+            )
+            values = {
+                key: measured[key]
+                if key in measured
+                else {
+                    "initiative_id": key,
+                    "status": records.NOT_SELECTED,
+                    "reason": allocation[key].get("reason", "not selected"),
+                }
+                for key in keys
             }
-            for key in keys
-        }
-        context.log.info(f"scale: measured {len(selected)} selected of {len(keys)} initiatives")
-        return partitioned_result(context, values, measure.describe(), _summary)
+            context.log.info(f"scale: measured {len(selected)} selected of {len(keys)} initiatives")
+            return partitioned_result(context, values, measure.describe(), _summary)
 
-    @dg.asset_check(
-        asset=pilot_measurement,
-        name="pilot_measurement_contract",
-        blocking=True,
-        partitions_def=partitions,
-        description="MeasureResult contract: ci_lower <= estimate <= ci_upper, n >= 30, "
-        "p in [0, 1] or None, finite numbers, phase 'pilot'.",
-    )
-    def pilot_measurement_contract(pilot_measurement: dict) -> dg.AssetCheckResult:
-        return contract_check_result(
-            "pilot_measurement_contract",
-            pilot_measurement,
-            verify_measurements(pilot_measurement, steps.PILOT),
-        )
+        yield from materialize_and_check(context, "scale_measurement", scale_checks, materialize)
 
-    @dg.asset_check(
-        asset=scale_measurement,
-        name="scale_measurement_contract",
-        blocking=True,
-        partitions_def=partitions,
-        description="MeasureResult contract for scaled initiatives (phase 'scale'); "
-        "not_selected records for the others.",
-    )
-    def scale_measurement_contract(scale_measurement: dict) -> dg.AssetCheckResult:
-        return contract_check_result(
-            "scale_measurement_contract",
-            scale_measurement,
-            verify_measurements(scale_measurement, steps.SCALE),
-        )
-
-    return [
-        pilot_measurement,
-        scale_measurement,
-        pilot_measurement_contract,
-        scale_measurement_contract,
-    ]
+    return [pilot_measurement, scale_measurement]

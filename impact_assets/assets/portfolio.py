@@ -11,10 +11,12 @@ from impact_assets.assets import lineage, records
 from impact_assets.assets.manifest import GraphSpec
 from impact_assets.assets.resources import AllocateResource
 from impact_assets.assets.results import (
-    contract_check_result,
+    ContractCheck,
+    checked_asset,
+    contract_check,
     data_version_for,
+    materialize_and_check,
     partitioned_result,
-    stage_asset,
 )
 from impact_assets.assets.storage import content_hash
 from impact_assets.contracts import AllocateResult, ContractError
@@ -117,94 +119,6 @@ def decision_for(portfolio: dict[str, Any], key: str) -> dict[str, Any]:
 
 
 def build(spec: GraphSpec) -> list:
-    @dg.asset(
-        **stage_asset(
-            "portfolio",
-            (
-                "ALLOCATE once over every initiative's evaluation: the portfolio the budget can fund. "
-                "Refuses, naming them, when evaluations are missing or failed."
-            ),
-            ins={
-                "evaluation": dg.AssetIn(
-                    partition_mapping=dg.AllPartitionMapping(),
-                    metadata={"allow_missing_partitions": True},
-                )
-            },
-        )
-    )
-    def portfolio(
-        context: dg.AssetExecutionContext,
-        allocate: AllocateResource,
-        evaluation: dict[str, dict[str, Any]],
-    ) -> dg.MaterializeResult:
-        record = allocate_portfolio(spec, allocate.build(), evaluation)
-        record["lineage"] = {
-            "evaluation": _evaluation_pointers(context.instance, evaluation),
-            "component": allocate.describe(),
-        }
-        selected = record.get("selected_initiatives", [])
-        allocated = record.get("budget_allocated", {})
-        used = math.fsum(allocated.values()) if isinstance(allocated, dict) else None
-        context.log.info(
-            f"allocate: {record.get('rule')} selected {len(selected)} of "
-            f"{len(record['candidates'])}: {', '.join(selected) or '(none)'}"
-        )
-        return dg.MaterializeResult(
-            value=record,
-            metadata={
-                "status": str(record.get("status")),
-                "rule": str(record.get("rule")),
-                "selected": dg.MetadataValue.json(selected),
-                "n_selected": len(selected),
-                "budget": spec.config.budget,
-                "budget_used": used,
-                "budget_left": None if used is None else spec.config.budget - used,
-                "content_sha256": content_hash(record),
-                "component": dg.MetadataValue.json(allocate.describe()),
-            },
-            data_version=data_version_for({"portfolio": record}),
-        )
-
-    @dg.asset(
-        **stage_asset(
-            "allocation",
-            (
-                "One initiative's decision read from the portfolio: selected or not, budget "
-                "allocated, predicted return, the reason when excluded, and the portfolio "
-                "materialization it came from."
-            ),
-            spec,
-        )
-    )
-    def allocation(
-        context: dg.AssetExecutionContext, portfolio: dict[str, Any]
-    ) -> dg.MaterializeResult:
-        pointer = lineage.pointer_for_value(context.instance, "portfolio", None, portfolio)
-        values = {}
-        for key in context.partition_keys:
-            record = decision_for(portfolio, key)
-            record["lineage"] = {"portfolio": pointer}
-            values[key] = record
-        return partitioned_result(
-            context,
-            values,
-            None,
-            lambda r: {
-                "selected": r["selected"],
-                "budget_allocated": r.get("budget_allocated"),
-                "predicted_return": r.get("predicted_return"),
-                "reason": r.get("reason"),
-            },
-            {"portfolio_storage_id": pointer.get("storage_id")},
-        )
-
-    @dg.asset_check(
-        asset=portfolio,
-        name="portfolio_contract",
-        blocking=True,
-        description="AllocateResult contract and budget: selected ids unique and consistent "
-        "across dicts, sum(budget_allocated) <= budget.",
-    )
     def portfolio_contract(portfolio: dict) -> dg.AssetCheckResult:
         if portfolio.get("contract_violation"):
             return dg.AssetCheckResult(passed=False, description=portfolio["contract_violation"])
@@ -218,13 +132,6 @@ def build(spec: GraphSpec) -> list:
             metadata={"budget_used": result.budget_used, "budget": spec.config.budget},
         )
 
-    @dg.asset_check(
-        asset=portfolio,
-        name="portfolio_consistent_with_evaluations",
-        blocking=True,
-        description="Every selected id was evaluated successfully; every manifest initiative "
-        "is either a candidate or explicitly excluded as failed.",
-    )
     def portfolio_consistent(portfolio: dict) -> dg.AssetCheckResult:
         ids = set(spec.config.initiative_ids)
         candidates = set(portfolio.get("candidates", []))
@@ -242,12 +149,6 @@ def build(spec: GraphSpec) -> list:
             description="; ".join(problems) or f"{len(selected)} selected of {len(ids)}",
         )
 
-    @dg.asset_check(
-        asset=portfolio,
-        name="portfolio_solver_status",
-        blocking=True,
-        description="The allocation is optimal, or its non-optimal status is explained.",
-    )
     def portfolio_solver_status(portfolio: dict) -> dg.AssetCheckResult:
         status = portfolio.get("status")
         detail = portfolio.get("detail") or {}
@@ -267,15 +168,7 @@ def build(spec: GraphSpec) -> list:
             description=f"allocation status {status!r} without an explanation in detail.reason",
         )
 
-    @dg.asset_check(
-        asset=allocation,
-        name="allocation_contract",
-        blocking=True,
-        partitions_def=spec.partitions,
-        description="Each decision is complete: selected ones carry a budget and a predicted "
-        "return, excluded ones a reason.",
-    )
-    def allocation_contract(allocation: dict) -> dg.AssetCheckResult:
+    def allocation_verdicts(allocation: dict) -> dict[str, records.Verdict]:
         verdicts = {}
         for key, record in allocation.items():
             if record.get("selected"):
@@ -288,13 +181,121 @@ def build(spec: GraphSpec) -> list:
             else:
                 ok = bool(record.get("reason"))
                 verdicts[key] = (ok, record.get("reason") or "excluded without a reason")
-        return contract_check_result("allocation_contract", allocation, verdicts)
+        return verdicts
 
-    return [
-        portfolio,
-        allocation,
-        portfolio_contract,
-        portfolio_consistent,
-        portfolio_solver_status,
-        allocation_contract,
+    portfolio_checks = [
+        ContractCheck(
+            "portfolio_contract",
+            "AllocateResult contract and budget: selected ids unique and consistent across "
+            "dicts, sum(budget_allocated) <= budget.",
+            portfolio_contract,
+        ),
+        ContractCheck(
+            "portfolio_consistent_with_evaluations",
+            "Every selected id was evaluated successfully; every manifest initiative is either "
+            "a candidate or explicitly excluded as failed.",
+            portfolio_consistent,
+        ),
+        ContractCheck(
+            "portfolio_solver_status",
+            "The allocation is optimal, or its non-optimal status is explained.",
+            portfolio_solver_status,
+        ),
     ]
+    allocation_checks = [
+        contract_check(
+            "allocation_contract",
+            "Each decision is complete: selected ones carry a budget and a predicted return, "
+            "excluded ones a reason.",
+            allocation_verdicts,
+        )
+    ]
+
+    @dg.multi_asset(
+        **checked_asset(
+            "portfolio",
+            (
+                "ALLOCATE once over every initiative's evaluation: the portfolio the budget can fund. "
+                "Refuses, naming them, when evaluations are missing or failed."
+            ),
+            portfolio_checks,
+            ins={
+                "evaluation": dg.AssetIn(
+                    partition_mapping=dg.AllPartitionMapping(),
+                    metadata={"allow_missing_partitions": True},
+                )
+            },
+        )
+    )
+    def portfolio(
+        context: dg.AssetExecutionContext,
+        allocate: AllocateResource,
+        evaluation: dict[str, dict[str, Any]],
+    ):
+        def materialize() -> dg.MaterializeResult:
+            record = allocate_portfolio(spec, allocate.build(), evaluation)
+            record["lineage"] = {
+                "evaluation": _evaluation_pointers(context.instance, evaluation),
+                "component": allocate.describe(),
+            }
+            selected = record.get("selected_initiatives", [])
+            allocated = record.get("budget_allocated", {})
+            used = math.fsum(allocated.values()) if isinstance(allocated, dict) else None
+            context.log.info(
+                f"allocate: {record.get('rule')} selected {len(selected)} of "
+                f"{len(record['candidates'])}: {', '.join(selected) or '(none)'}"
+            )
+            return dg.MaterializeResult(
+                value=record,
+                metadata={
+                    "status": str(record.get("status")),
+                    "rule": str(record.get("rule")),
+                    "selected": dg.MetadataValue.json(selected),
+                    "n_selected": len(selected),
+                    "budget": spec.config.budget,
+                    "budget_used": used,
+                    "budget_left": None if used is None else spec.config.budget - used,
+                    "content_sha256": content_hash(record),
+                    "component": dg.MetadataValue.json(allocate.describe()),
+                },
+                data_version=data_version_for({"portfolio": record}),
+            )
+
+        yield from materialize_and_check(context, "portfolio", portfolio_checks, materialize)
+
+    @dg.multi_asset(
+        **checked_asset(
+            "allocation",
+            (
+                "One initiative's decision read from the portfolio: selected or not, budget "
+                "allocated, predicted return, the reason when excluded, and the portfolio "
+                "materialization it came from."
+            ),
+            allocation_checks,
+            spec,
+        )
+    )
+    def allocation(context: dg.AssetExecutionContext, portfolio: dict[str, Any]):
+        def materialize() -> dg.MaterializeResult:
+            pointer = lineage.pointer_for_value(context.instance, "portfolio", None, portfolio)
+            values = {}
+            for key in context.partition_keys:
+                record = decision_for(portfolio, key)
+                record["lineage"] = {"portfolio": pointer}
+                values[key] = record
+            return partitioned_result(
+                context,
+                values,
+                None,
+                lambda r: {
+                    "selected": r["selected"],
+                    "budget_allocated": r.get("budget_allocated"),
+                    "predicted_return": r.get("predicted_return"),
+                    "reason": r.get("reason"),
+                },
+                {"portfolio_storage_id": pointer.get("storage_id")},
+            )
+
+        yield from materialize_and_check(context, "allocation", allocation_checks, materialize)
+
+    return [portfolio, allocation]

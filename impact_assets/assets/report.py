@@ -12,8 +12,10 @@ from impact_assets import parallel, reporting, steps
 from impact_assets.assets import lineage, records
 from impact_assets.assets.manifest import GraphSpec
 from impact_assets.assets.results import (
-    contract_check_result,
+    checked_asset,
+    contract_check,
     data_version_for,
+    materialize_and_check,
     partitioned_result,
     stage_asset,
 )
@@ -88,14 +90,24 @@ def verify_reports(values: dict[str, dict[str, Any]]) -> dict[str, tuple[bool, s
 
 
 def build(spec: GraphSpec) -> list:
-    @dg.asset(
-        **stage_asset(
+    checks = [
+        contract_check(
+            "outcome_report_contract",
+            "OutcomeReport contract (prediction_error == actual - predicted, "
+            "n_scale >= n_pilot >= 30) and lineage consistent with the consumed values.",
+            verify_reports,
+        )
+    ]
+
+    @dg.multi_asset(
+        **checked_asset(
             "outcome_report",
             (
                 "Predicted against actual for a scaled initiative (prediction error, sample sizes, "
                 "budget, confidence, model type), or a not_scaled report with the reason; with the "
                 "lineage of every input it consumed."
             ),
+            checks,
             spec,
         )
     )
@@ -105,80 +117,71 @@ def build(spec: GraphSpec) -> list:
         evaluation: dict[str, dict[str, Any]],
         allocation: dict[str, dict[str, Any]],
         scale_measurement: dict[str, dict[str, Any]],
-    ) -> dg.MaterializeResult:
-        loaded = {
-            "pilot_measurement": pilot_measurement,
-            "evaluation": evaluation,
-            "allocation": allocation,
-            "scale_measurement": scale_measurement,
-        }
-        # The chart of portfolio_report is drawn in a MEASURE worker process, idle by now, when
-        # this process has them: it imports matplotlib meanwhile.
-        parallel.preload_in_workers(reporting.preload_plotting)
-        keys = list(context.partition_keys)
-        pointers = {
-            name: lineage.latest_materializations(context.instance, name, keys) for name in INPUTS
-        }
-        manifest = {"path": str(spec.config.path), "sha256": _file_sha256(spec.config.path)}
-        values: dict[str, dict[str, Any]] = {}
-        for key in keys:
-            inputs = {name: loaded[name][key] for name in INPUTS}
-            record = outcome_for(spec, key, inputs)
-            initiative = spec.initiative(key)
-            input_lineage = {
-                name: lineage.with_consistency(pointers[name].get(key), name, key, inputs[name])
+    ):
+        def materialize() -> dg.MaterializeResult:
+            loaded = {
+                "pilot_measurement": pilot_measurement,
+                "evaluation": evaluation,
+                "allocation": allocation,
+                "scale_measurement": scale_measurement,
+            }
+            # The chart of portfolio_report is drawn in a MEASURE worker process, idle by now, when
+            # this process has them: it imports matplotlib meanwhile.
+            parallel.preload_in_workers(reporting.preload_plotting)
+            keys = list(context.partition_keys)
+            pointers = {
+                name: lineage.latest_materializations(context.instance, name, keys)
                 for name in INPUTS
             }
-            portfolio_pointer = (inputs["allocation"].get("lineage") or {}).get("portfolio")
-            if portfolio_pointer is not None:
-                input_lineage["portfolio"] = portfolio_pointer
-            record["lineage"] = {
-                "inputs": input_lineage,
-                "measure_config": {
-                    "path": str(initiative.measure_config),
-                    "sha256": _file_sha256(initiative.measure_config),
-                },
-                "manifest": manifest,
-            }
-            values[key] = record
-            if record["status"] == records.OK and len(keys) <= records.PROGRESS_LINES:
-                context.log.info(
-                    f"report {key}: predicted {record['predicted_return']:.4g}, "
-                    f"actual {record['actual_return']:.4g}, error {record['prediction_error']:.4g}"
+            manifest = {"path": str(spec.config.path), "sha256": _file_sha256(spec.config.path)}
+            values: dict[str, dict[str, Any]] = {}
+            for key in keys:
+                inputs = {name: loaded[name][key] for name in INPUTS}
+                record = outcome_for(spec, key, inputs)
+                initiative = spec.initiative(key)
+                input_lineage = {
+                    name: lineage.with_consistency(pointers[name].get(key), name, key, inputs[name])
+                    for name in INPUTS
+                }
+                portfolio_pointer = (inputs["allocation"].get("lineage") or {}).get("portfolio")
+                if portfolio_pointer is not None:
+                    input_lineage["portfolio"] = portfolio_pointer
+                record["lineage"] = {
+                    "inputs": input_lineage,
+                    "measure_config": {
+                        "path": str(initiative.measure_config),
+                        "sha256": _file_sha256(initiative.measure_config),
+                    },
+                    "manifest": manifest,
+                }
+                values[key] = record
+                if record["status"] == records.OK and len(keys) <= records.PROGRESS_LINES:
+                    context.log.info(
+                        f"report {key}: predicted {record['predicted_return']:.4g}, "
+                        f"actual {record['actual_return']:.4g}, error {record['prediction_error']:.4g}"
+                    )
+            for key, record in values.items():
+                context.add_asset_metadata(
+                    {
+                        "report": dg.MetadataValue.md(reporting.outcome_markdown(record)),
+                        "lineage_table": dg.MetadataValue.md(lineage_markdown(record["lineage"])),
+                        "lineage": dg.MetadataValue.json(record["lineage"]),
+                    },
+                    partition_key=key,
                 )
-        for key, record in values.items():
-            context.add_asset_metadata(
-                {
-                    "report": dg.MetadataValue.md(reporting.outcome_markdown(record)),
-                    "lineage_table": dg.MetadataValue.md(lineage_markdown(record["lineage"])),
-                    "lineage": dg.MetadataValue.json(record["lineage"]),
+            return partitioned_result(
+                context,
+                values,
+                None,
+                lambda r: {
+                    "predicted_return": r.get("predicted_return"),
+                    "actual_return": r.get("actual_return"),
+                    "prediction_error": r.get("prediction_error"),
+                    "reason": r.get("reason"),
                 },
-                partition_key=key,
             )
-        return partitioned_result(
-            context,
-            values,
-            None,
-            lambda r: {
-                "predicted_return": r.get("predicted_return"),
-                "actual_return": r.get("actual_return"),
-                "prediction_error": r.get("prediction_error"),
-                "reason": r.get("reason"),
-            },
-        )
 
-    @dg.asset_check(
-        asset=outcome_report,
-        name="outcome_report_contract",
-        blocking=True,
-        partitions_def=spec.partitions,
-        description="OutcomeReport contract (prediction_error == actual - predicted, "
-        "n_scale >= n_pilot >= 30) and lineage consistent with the consumed values.",
-    )
-    def outcome_report_contract(outcome_report: dict) -> dg.AssetCheckResult:
-        return contract_check_result(
-            "outcome_report_contract", outcome_report, verify_reports(outcome_report)
-        )
+        yield from materialize_and_check(context, "outcome_report", checks, materialize)
 
     @dg.asset(
         **stage_asset(
@@ -233,7 +236,7 @@ def build(spec: GraphSpec) -> list:
             data_version=data_version_for({"portfolio_report": report}),
         )
 
-    return [outcome_report, outcome_report_contract, portfolio_report]
+    return [outcome_report, portfolio_report]
 
 
 def summarize(

@@ -1,38 +1,131 @@
-"""Build the ``MaterializeResult`` of a stage asset: per-partition metadata and a content version."""
+"""The shape of a stage asset: its definition (with its contract checks in the same step), its
+``MaterializeResult`` (per-partition metadata and a content version) and its check results."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import dagster as dg
 
-from impact_assets.assets.storage import content_hash
+from impact_assets.assets.storage import JsonIOManager, content_hash
 
 #: The code version every stage asset carries; bump it when stage wiring changes what is stored.
 CODE_VERSION = "1"
 
 
+_GROUP = {"group_name": "impact", "code_version": CODE_VERSION, "kinds": {"python"}}
+
+
+def _partitioning(spec) -> dict[str, Any]:
+    """By initiative under the manifest's backfill policy with ``spec``; else unpartitioned."""
+    if spec is None:
+        return {"backfill_policy": dg.BackfillPolicy.single_run()}
+    return {"partitions_def": spec.partitions, "backfill_policy": spec.backfill_policy}
+
+
 def stage_asset(name: str, description: str, spec=None, **extra: Any) -> dict[str, Any]:
-    """Keyword arguments shared by every asset of the ``impact`` group.
+    """``@dg.asset`` keyword arguments of an asset of the ``impact`` group without checks.
 
     With ``spec`` the asset is partitioned by initiative under the manifest's backfill policy;
     without it, unpartitioned and single-run.
     """
-    kwargs: dict[str, Any] = {
+    return {"name": name, **_GROUP, "description": description, **_partitioning(spec), **extra}
+
+
+@dataclass(frozen=True)
+class ContractCheck:
+    """A blocking check of a stage asset: its name, what it verifies, and how.
+
+    ``evaluate`` takes the asset's value (``{initiative: record}`` when partitioned) and returns
+    the verdict; the check's name and asset are filled in by :func:`materialize_and_check`.
+    """
+
+    name: str
+    description: str
+    evaluate: Callable[[Any], dg.AssetCheckResult]
+
+
+def contract_check(
+    name: str,
+    description: str,
+    verdicts: Callable[[Mapping[str, Mapping[str, Any]]], Mapping[str, tuple[bool, str]]],
+) -> ContractCheck:
+    """A check with one verdict per initiative of the run (:func:`contract_check_result`)."""
+    return ContractCheck(
+        name, description, lambda values: contract_check_result(name, values, verdicts(values))
+    )
+
+
+def checked_asset(
+    name: str,
+    description: str,
+    checks: Sequence[ContractCheck],
+    spec=None,
+    **extra: Any,
+) -> dict[str, Any]:
+    """``@dg.multi_asset`` keyword arguments of one asset of the ``impact`` group whose blocking
+    contract checks run in the asset's own step (as ``check_specs``).
+
+    The step is subsettable, so a check can still run alone (the UI's "Execute" on a check, or
+    a selection of checks): it then checks the stored value without materializing again
+    (:func:`materialize_and_check`). A failing check fails the step after the materialization
+    is stored, so nothing downstream runs on it, as with a separate blocking check.
+    """
+    partitioning = _partitioning(spec)
+    return {
         "name": name,
-        "group_name": "impact",
-        "code_version": CODE_VERSION,
-        "kinds": {"python"},
-        "description": description,
+        "outs": {name: dg.AssetOut(**_GROUP, description=description, is_required=False)},
+        "check_specs": [
+            dg.AssetCheckSpec(
+                check.name,
+                asset=name,
+                blocking=True,
+                partitions_def=partitioning.get("partitions_def"),
+                description=check.description,
+            )
+            for check in checks
+        ],
+        "can_subset": True,
+        **partitioning,
         **extra,
     }
-    if spec is None:
-        kwargs["backfill_policy"] = dg.BackfillPolicy.single_run()
+
+
+def materialize_and_check(
+    context: dg.AssetExecutionContext,
+    asset: str,
+    checks: Sequence[ContractCheck],
+    materialize: Callable[[], dg.MaterializeResult],
+) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
+    """The step of a :func:`checked_asset`: materialize the asset and check the value it stored;
+    in a run that selects only checks, check the value stored before, for the run's partitions."""
+    if dg.AssetKey(asset) in context.selected_asset_keys:
+        result = materialize()
+        yield result
+        value = result.value
     else:
-        kwargs["partitions_def"] = spec.partitions
-        kwargs["backfill_policy"] = spec.backfill_policy
-    return kwargs
+        io_manager = context.resources.io_manager
+        if not isinstance(io_manager, JsonIOManager):
+            raise dg.Failure(
+                description=f"{asset}: checking without materializing reads the stored value "
+                f"through JsonIOManager, not {type(io_manager).__name__}"
+            )
+        partitioned = context.assets_def.partitions_def is not None
+        partitions = list(context.partition_keys) if partitioned else None
+        value = io_manager.read(context.instance, dg.AssetKey(asset), partitions)
+    selected = {key.name for key in context.selected_asset_check_keys}
+    for check in checks:
+        if check.name in selected:
+            verdict = check.evaluate(value)
+            yield dg.AssetCheckResult(
+                check_name=check.name,
+                asset_key=asset,
+                passed=verdict.passed,
+                description=verdict.description,
+                metadata=verdict.metadata,
+            )
 
 
 def data_version_for(values: Mapping[str, Any]) -> dg.DataVersion:

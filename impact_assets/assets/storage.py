@@ -115,9 +115,22 @@ class JsonIOManager(dg.ConfigurableIOManager):
             write_json_atomic(self._path(root, key, None), obj, sync=sync)
 
     def load_input(self, context: dg.InputContext) -> Any:
-        root = self._root(context.instance)
-        key = context.asset_key
-        if not context.has_asset_partitions:
+        partitions = list(context.asset_partition_keys) if context.has_asset_partitions else None
+        allow_missing = bool((context.definition_metadata or {}).get("allow_missing_partitions"))
+        return self.read(context.instance, context.asset_key, partitions, allow_missing)
+
+    def read(
+        self,
+        instance: dg.DagsterInstance | None,
+        key: dg.AssetKey,
+        partitions: list[str] | None,
+        allow_missing: bool = False,
+    ) -> Any:
+        """The stored value of ``key``: ``{partition: value}`` for ``partitions``, or the one
+        value of an unpartitioned asset; missing files raise :class:`MissingPartitionsError`
+        naming them, unless ``allow_missing`` (then they are left out)."""
+        root = self._root(instance)
+        if partitions is None:
             path = self._path(root, key, None)
             if not path.exists():
                 raise MissingPartitionsError(
@@ -126,13 +139,12 @@ class JsonIOManager(dg.ConfigurableIOManager):
             return json.loads(path.read_text(encoding="utf-8"))
         values: dict[str, Any] = {}
         missing: list[str] = []
-        for partition in context.asset_partition_keys:
+        for partition in partitions:
             path = self._path(root, key, partition)
             try:
                 values[partition] = json.loads(path.read_text(encoding="utf-8"))
             except FileNotFoundError:
                 missing.append(partition)
-        allow_missing = bool((context.definition_metadata or {}).get("allow_missing_partitions"))
         if missing and not allow_missing:
             raise MissingPartitionsError(
                 description=(

@@ -126,7 +126,7 @@ def test_env_var_selects_a_component(tmp_path, instance, monkeypatch):
         "allocate": AllocateResource(component=dg.EnvVar("TEST_ALLOCATE_COMPONENT")),
     }
     result = dg.materialize(
-        [*defs.assets, *defs.asset_checks],
+        list(defs.assets),
         instance=instance,
         resources=resources,
         tags=defs.resolve_job_def("impact_pipeline").tags,
