@@ -214,3 +214,91 @@ def test_missing_dagster_home_is_a_clear_error(monkeypatch):
     monkeypatch.delenv("DAGSTER_HOME", raising=False)
     with pytest.raises(RuntimeError, match="set DAGSTER_HOME or give event_log_storage"):
         LocalSqliteEventLogStorage()
+
+
+def test_materializations_it_stored_are_served_from_memory_as_the_database_has_them(
+    tmp_path, monkeypatch
+):
+    with make_instance(tmp_path / "local", "local") as instance:
+        first_run = run(instance)
+        second_run = run(instance)
+        storage = instance.event_log_storage
+        key = dg.AssetKey("first")
+        latest = instance.get_latest_storage_id_by_partition(
+            key, dg.DagsterEventType.ASSET_MATERIALIZATION
+        )
+        by_ids = dg.AssetRecordsFilter(asset_key=key, storage_ids=list(latest.values()))
+
+        reads = collections.Counter()
+        database = type(storage).__mro__[1].fetch_materializations
+
+        def counting(self, *args, **kwargs):
+            reads["database"] += 1
+            return database(self, *args, **kwargs)
+
+        monkeypatch.setattr(event_log.SqliteEventLogStorage, "fetch_materializations", counting)
+        remembered = storage.fetch_materializations(by_ids, limit=len(KEYS))
+        assert reads["database"] == 0
+        # a fresh storage object on the same files has nothing in memory: the database answers
+        from_db = LocalSqliteEventLogStorage(storage._base_dir).fetch_materializations(
+            by_ids, limit=len(KEYS)
+        )
+        assert reads["database"] == 1
+        assert [r.storage_id for r in remembered.records] == [r.storage_id for r in from_db.records]
+        assert [r.event_log_entry for r in remembered.records] == [
+            r.event_log_entry for r in from_db.records
+        ]
+        assert (remembered.cursor, remembered.has_more) == (from_db.cursor, from_db.has_more)
+        assert {r.run_id for r in remembered.records} == {second_run.run_id}
+        # limit and order as the database's query gives them
+        two = storage.fetch_materializations(by_ids, limit=2, ascending=True)
+        assert [r.storage_id for r in two.records] == sorted(latest.values())[:2]
+        assert two.has_more
+        # anything but asset and storage ids goes to the database
+        storage.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=key, asset_partitions=["i03"]), limit=1
+        )
+        assert reads["database"] == 2
+        # a deleted run's materializations are gone from the answer, as from the database
+        instance.delete_run(second_run.run_id)
+        assert storage.fetch_materializations(by_ids, limit=len(KEYS)).records == []
+        older = instance.get_latest_storage_id_by_partition(
+            key, dg.DagsterEventType.ASSET_MATERIALIZATION
+        )
+        again = storage.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=key, storage_ids=list(older.values())), limit=100
+        )
+        assert {r.run_id for r in again.records} == {first_run.run_id}
+
+
+def test_the_memory_of_stored_materializations_is_bounded(tmp_path, monkeypatch):
+    monkeypatch.setattr(event_log, "MAX_CACHED_MATERIALIZATIONS", 10)
+    with make_instance(tmp_path / "local", "local") as instance:
+        assert run(instance).success
+        stored = instance.event_log_storage._stored
+        assert len(stored) == 10
+        # the latest ten: the last partitions of the second asset
+        kinds = {e.dagster_event.asset_key.to_user_string() for e in stored.values()}
+        assert kinds == {"second"}
+
+
+def test_the_pipelines_materializations_from_memory_equal_the_stored_ones(tmp_path):
+    """What the lineage of the outcome reports reads, for the real records and metadata."""
+    from tests.pipeline_assets.conftest import make_defs
+
+    defs = make_defs(tmp_path / "project")
+    with make_instance(tmp_path / "local", "local") as instance:
+        assert defs.resolve_job_def("impact_pipeline").execute_in_process(instance=instance).success
+        storage = instance.event_log_storage
+        fresh = LocalSqliteEventLogStorage(storage._base_dir)
+        for name in ("pilot_measurement", "evaluation", "allocation", "scale_measurement"):
+            key = dg.AssetKey(name)
+            ids = instance.get_latest_storage_id_by_partition(
+                key, dg.DagsterEventType.ASSET_MATERIALIZATION
+            )
+            query = dg.AssetRecordsFilter(asset_key=key, storage_ids=list(ids.values()))
+            assert set(ids.values()) <= set(storage._stored)
+            remembered = storage.fetch_materializations(query, limit=100).records
+            from_db = fresh.fetch_materializations(query, limit=100).records
+            assert len(remembered) == len(ids) > 0
+            assert remembered == from_db, name
