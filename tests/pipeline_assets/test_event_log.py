@@ -302,3 +302,55 @@ def test_the_pipelines_materializations_from_memory_equal_the_stored_ones(tmp_pa
             from_db = fresh.fetch_materializations(query, limit=100).records
             assert len(remembered) == len(ids) > 0
             assert remembered == from_db, name
+
+
+def _dbapi(conn):
+    return conn.connection.dbapi_connection
+
+
+def test_each_database_keeps_one_open_connection_set_up_once(tmp_path):
+    with make_instance(tmp_path / "local", "local") as instance:
+        storage = instance.event_log_storage
+        with storage._connect("index") as conn:
+            first = _dbapi(conn)
+            assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 0  # OFF
+        with storage._connect("index") as conn:
+            assert _dbapi(conn) is first
+        # a whole run, then wipe: no connection stays open on the deleted run databases, and
+        # the next run writes to new ones that read back
+        assert run(instance).success
+        instance.wipe()
+        assert set(storage._engines) <= {"index"}  # wiping the index reopened it
+        result = run(instance)
+        assert result.success
+        assert instance.get_materialized_partitions(dg.AssetKey("second")) == set(KEYS)
+    assert storage._engines == {}  # disposed with the instance
+
+
+def test_a_forked_child_opens_its_own_connections(tmp_path):
+    import os
+
+    with make_instance(tmp_path / "local", "local") as instance:
+        storage = instance.event_log_storage
+        assert run(instance).success
+        with storage._connect("index") as conn:
+            parents = _dbapi(conn)
+        read, write = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: report, write through its own connection, exit at once
+            status = 1
+            try:
+                fresh = storage._engines == {}
+                with storage._connect("index") as conn:
+                    own = _dbapi(conn) is not parents
+                    conn.exec_driver_sql("CREATE TABLE forked_child (x INTEGER)")
+                os.write(write, b"ok" if fresh and own else b"no")
+                status = 0
+            finally:
+                os._exit(status)
+        os.close(write)
+        assert os.read(read, 2) == b"ok"
+        assert os.waitpid(pid, 0)[1] == 0
+        with storage._connect("index") as conn:
+            assert _dbapi(conn) is parents  # still the parent's own, still usable
+            assert conn.exec_driver_sql("SELECT count(*) FROM forked_child").scalar() == 0
