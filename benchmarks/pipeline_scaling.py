@@ -19,6 +19,11 @@ Orchestrator's in-process time (without interpreter start and imports) is shown 
 
     python benchmarks/pipeline_scaling.py                  # N = 5, 50, 200, 1000
     python benchmarks/pipeline_scaling.py --sizes 5 50     # quicker
+    python benchmarks/pipeline_scaling.py --sizes 200 --repeat 3   # a noisy host: medians
+
+The host's speed can move by a quarter within minutes, and the two processes of a row run one
+after the other; with ``--repeat K`` each size runs K times (each a Dagster run followed by its
+Orchestrator run) and a summary gives the minimum, median and maximum of each measure.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ import argparse
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -212,17 +218,48 @@ def render(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def summarize(rows: list[dict]) -> str:
+    """Minimum, median and maximum per size, over the repeated runs."""
+
+    def spread(values: list[float], fmt: str) -> str:
+        low, mid, high = min(values), statistics.median(values), max(values)
+        return f"{fmt.format(mid)} ({fmt.format(low)}–{fmt.format(high)})"
+
+    lines = [
+        "| N | runs | wall s | Orchestrator process s | Dagster share | target met |",
+        "|---|---|---|---|---|---|",
+    ]
+    for n in dict.fromkeys(int(r["n"]) for r in rows):
+        mine = [r for r in rows if int(r["n"]) == n]
+        target = TARGETS.get(n)
+        met = (
+            "–" if target is None else f"{sum(r['wall_s'] <= target for r in mine)} of {len(mine)}"
+        )
+        lines.append(
+            f"| {n} | {len(mine)} | {spread([r['wall_s'] for r in mine], '{:.1f}')} "
+            f"| {spread([r['orchestrator_process_s'] for r in mine], '{:.1f}')} "
+            f"| {spread([100 * r['dagster_share'] for r in mine], '{:.0f}%')} | {met} |"
+        )
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[5, 50, 200, 1000])
+    parser.add_argument("--repeat", type=int, default=1, help="runs per size (default 1)")
     parser.add_argument("--out", type=Path, help="write the table as markdown to this file")
     args = parser.parse_args(argv)
+    if args.repeat < 1:
+        parser.error(f"--repeat must be at least 1, got {args.repeat}")
     rows = []
     for n in args.sizes:
-        with tempfile.TemporaryDirectory(prefix=f"scaling-{n}-") as tmp:
-            rows.append(run_size(n, Path(tmp)))
-        print(render(rows[-1:]).splitlines()[-1], flush=True)
+        for _ in range(args.repeat):
+            with tempfile.TemporaryDirectory(prefix=f"scaling-{n}-") as tmp:
+                rows.append(run_size(n, Path(tmp)))
+            print(render(rows[-1:]).splitlines()[-1], flush=True)
     table = render(rows)
+    if args.repeat > 1:
+        table += "\n\n" + summarize(rows)
     print()
     print(table)
     if args.out:
