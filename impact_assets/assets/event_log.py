@@ -59,6 +59,7 @@ from dagster._core.storage.event_log.schema import (
     AssetCheckExecutionsTable,
     SqlEventLogStorageTable,
 )
+from dagster._core.storage.event_log.sql_event_log import enforce_max_records_limit
 from dagster._core.storage.sql import create_engine
 from dagster._core.storage.sqlite import SQLITE_BUSY_TIMEOUT_SECONDS
 from dagster._serdes import ConfigurableClassData, serialize_value
@@ -246,6 +247,7 @@ class LocalSqliteEventLogStorage(SqliteEventLogStorage):
     ) -> EventRecordsResult:
         """Dagster's query; a query for given storage ids of materializations this process
         stored is answered from memory, for the ids the database confirms it still holds."""
+        enforce_max_records_limit(limit)
         entries = self._remembered(records_filter, cursor)
         if entries is None:
             return super().fetch_materializations(records_filter, limit, cursor, ascending)

@@ -99,8 +99,9 @@ def materialize_and_check(
     checks: Sequence[ContractCheck],
     materialize: Callable[[], dg.MaterializeResult],
 ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
-    """The step of a :func:`checked_asset`: materialize the asset and check the value it stored;
-    in a run that selects only checks, check the value stored before, for the run's partitions."""
+    """The step of a :func:`checked_asset`: materialize the asset (its IO manager stores the
+    value as it is yielded), then check that value; in a run that selects only checks, check the
+    value stored before, for the run's partitions."""
     if dg.AssetKey(asset) in context.selected_asset_keys:
         result = materialize()
         yield result
