@@ -99,7 +99,8 @@ def default_base_dir() -> str:
 
 
 class LocalSqliteEventLogStorage(SqliteEventLogStorage):
-    """``SqliteEventLogStorage`` with reused engines, batched writes and subset planned events."""
+    """``SqliteEventLogStorage`` with reused engines and connections, batched writes, the
+    materializations it stored kept for fetches by id, and optional subset planned events."""
 
     def __init__(
         self,
