@@ -24,6 +24,7 @@ import difflib
 import functools
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -223,6 +224,21 @@ def _number(file: Path, key: str, value: Any, *, integer: bool = False, initiati
     return value
 
 
+def run_settings(file: Path, data: Mapping[str, Any]) -> tuple[int, str]:
+    """The manifest's ``max_workers`` and ``parallelism``, validated: read by the full load and
+    by the first look that decides whether to start MEASURE workers early
+    (:func:`impact_assets.assets.warm_start.prestart_for_manifest`)."""
+    max_workers = _number(
+        file, "max_workers", data.get("max_workers", DEFAULT_MAX_WORKERS), integer=True
+    )
+    parallelism = data.get("parallelism", "auto")
+    if parallelism not in PARALLELISM:
+        raise ConfigError(
+            file, "parallelism", f"must be one of {', '.join(PARALLELISM)}, got {parallelism!r}"
+        )
+    return int(max_workers), parallelism
+
+
 def _resolve(owner: Path, key: str, value: Any, root: Path, allow_external: bool, initiative=None):
     if not isinstance(value, str) or not value.strip():
         raise ConfigError(owner, key, f"must be a file path string, got {value!r}", initiative)
@@ -377,14 +393,7 @@ def load_config(path: Path | str) -> PipelineConfig:
 
     budget = float(_number(file, "budget", data["budget"]))
     scale_sample_size = _number(file, "scale_sample_size", data["scale_sample_size"], integer=True)
-    max_workers = _number(
-        file, "max_workers", data.get("max_workers", DEFAULT_MAX_WORKERS), integer=True
-    )
-    parallelism = data.get("parallelism", "auto")
-    if parallelism not in PARALLELISM:
-        raise ConfigError(
-            file, "parallelism", f"must be one of {', '.join(PARALLELISM)}, got {parallelism!r}"
-        )
+    max_workers, parallelism = run_settings(file, data)
     name = data.get("name")
     if name is not None and not isinstance(name, str):
         raise ConfigError(file, "name", f"must be a string, got {name!r}")

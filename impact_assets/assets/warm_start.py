@@ -46,8 +46,8 @@ from pathlib import Path
 import yaml
 
 from impact_assets.assets.manifest import backfill_policy_from_env
-from impact_assets.config import DEFAULT_MAX_WORKERS
-from impact_assets.parallel import PARALLELISM, prestart_process_pool, use_processes, worker_nice
+from impact_assets.config import run_settings
+from impact_assets.parallel import prestart_process_pool, use_processes, worker_nice
 from impact_assets.yaml_safe import safe_load_text
 
 PRESTART_ENV = "IMPACT_PRESTART_WORKERS"
@@ -88,12 +88,9 @@ def prestart_for_manifest(path: Path, argv: Sequence[str] | None = None) -> bool
     the problem."""
     try:
         data = safe_load_text(Path(path).read_text(encoding="utf-8"))
-        parallelism = data.get("parallelism", "auto")
-        max_workers = data.get("max_workers", DEFAULT_MAX_WORKERS)
+        max_workers, parallelism = run_settings(Path(path), data)  # ConfigError is a ValueError
         initiatives = data["initiatives"]
-        if parallelism not in PARALLELISM or not isinstance(initiatives, list):
-            return False
-        if isinstance(max_workers, bool) or not isinstance(max_workers, int) or max_workers < 1:
+        if not isinstance(initiatives, list):
             return False
     except (OSError, UnicodeError, ValueError, yaml.YAMLError, AttributeError, KeyError):
         return False
