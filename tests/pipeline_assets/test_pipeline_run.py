@@ -181,14 +181,7 @@ def check_only(defs, instance, *checks, **kwargs):
     keys = [
         dg.AssetCheckKey(dg.AssetKey(asset), name) for asset, name in (c.split(":") for c in checks)
     ]
-    return dg.materialize(
-        list(defs.assets),
-        selection=dg.AssetSelection.checks(*keys),
-        instance=instance,
-        resources=defs.resources,
-        raise_on_error=False,
-        **kwargs,
-    )
+    return materialize(defs, instance, dg.AssetSelection.checks(*keys), **kwargs)
 
 
 def test_a_check_runs_alone_on_the_stored_value_without_materializing(defs, instance):
