@@ -39,6 +39,10 @@ try:
 except ValueError as exc:
     _refuse(exc)
 
+# Dagster's own modules, loaded by now, live as long as the process: freezing them keeps the
+# collections triggered by the imports below from scanning them again (warm_start).
+freeze_loaded_objects()
+
 # after the workers have started: this imports the stage packages (pandas, scipy)
 from impact_assets.assets.graph import build_definitions  # noqa: E402
 

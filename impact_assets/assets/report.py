@@ -11,6 +11,7 @@ import dagster as dg
 from impact_assets import parallel, reporting, steps
 from impact_assets.assets import lineage, records
 from impact_assets.assets.manifest import GraphSpec
+from impact_assets.assets.partition_metadata import add_partition_metadata
 from impact_assets.assets.results import (
     checked_asset,
     contract_check,
@@ -160,15 +161,17 @@ def build(spec: GraphSpec) -> list:
                         f"report {key}: predicted {record['predicted_return']:.4g}, "
                         f"actual {record['actual_return']:.4g}, error {record['prediction_error']:.4g}"
                     )
-            for key, record in values.items():
-                context.add_asset_metadata(
-                    {
+            add_partition_metadata(
+                context,
+                {
+                    key: {
                         "report": dg.MetadataValue.md(reporting.outcome_markdown(record)),
                         "lineage_table": dg.MetadataValue.md(lineage_markdown(record["lineage"])),
                         "lineage": dg.MetadataValue.json(record["lineage"]),
-                    },
-                    partition_key=key,
-                )
+                    }
+                    for key, record in values.items()
+                },
+            )
             return partitioned_result(
                 context,
                 values,

@@ -9,6 +9,7 @@ from typing import Any
 
 import dagster as dg
 
+from impact_assets.assets.partition_metadata import add_partition_metadata
 from impact_assets.assets.storage import JsonIOManager, content_hash
 
 #: The code version every stage asset carries; bump it when stage wiring changes what is stored.
@@ -146,6 +147,7 @@ def partitioned_result(
     extra_metadata: Mapping[str, Any] | None = None,
 ) -> dg.MaterializeResult:
     """Attach per-partition metadata (status, content hash, headline numbers) and return."""
+    per_partition: dict[str, dict[str, Any]] = {}
     for key, record in values.items():
         metadata: dict[str, Any] = {
             "status": record.get("status", ""),
@@ -156,7 +158,8 @@ def partitioned_result(
         for name, value in summary(record).items():
             if value is not None:
                 metadata[name] = value
-        context.add_asset_metadata(metadata, partition_key=key)
+        per_partition[key] = metadata
+    add_partition_metadata(context, per_partition)
     # Dagster merges asset-level metadata into every partition's event, so only what is true
     # for each partition goes here.
     metadata: dict[str, Any] = {}
