@@ -128,6 +128,8 @@ _POOLS: dict[int, ProcessPoolExecutor] = {}
 _POOLS_LOCK = threading.Lock()
 #: Pools that have run at least one task; the others were only started ahead of time.
 _USED: weakref.WeakSet[ProcessPoolExecutor] = weakref.WeakSet()
+#: What :func:`preload_in_workers` has had each pool's workers load already.
+_PRELOADED: weakref.WeakKeyDictionary[ProcessPoolExecutor, set] = weakref.WeakKeyDictionary()
 
 
 def worker_nice() -> int:
@@ -204,10 +206,16 @@ def _load_and_freeze(load: Callable[[], Any]) -> None:
 def preload_in_workers(load: Callable[[], Any]) -> bool:
     """Run ``load`` (a top-level function that imports what later work needs) once in each kept
     worker process, in the background, while the workers would idle; return whether there were
-    workers. :func:`run_in_worker` then finds the imports done."""
+    workers. :func:`run_in_worker` then finds the imports done. Asking again for the same
+    ``load`` on the same workers queues nothing more."""
     pool = _kept_pool()
     if pool is None:
         return False
+    with _POOLS_LOCK:
+        asked = _PRELOADED.setdefault(pool, set())
+        if load in asked:
+            return True
+        asked.add(load)
     try:
         for _ in range(pool._max_workers):
             pool.submit(_load_and_freeze, load)

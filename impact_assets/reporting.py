@@ -257,8 +257,16 @@ def load_plotting():
 
 
 def preload_plotting() -> None:
-    """:func:`load_plotting` for a worker process (returns nothing to send back)."""
-    load_plotting()
+    """:func:`load_plotting` for a worker process, and one small figure drawn to memory: the
+    first figure of a process also loads the fonts and the renderer (about 0.13 s), which the
+    report's chart then finds done. Returns nothing to send back."""
+    plt = load_plotting()
+    fig, ax = plt.subplots(figsize=(2, 2), dpi=50)
+    ax.scatter([0.0], [0.0])
+    ax.set_title("warm-up")
+    fig.tight_layout()
+    fig.savefig(io.BytesIO(), format="png")
+    plt.close(fig)
 
 
 def plot(rows: Sequence[Mapping[str, Any]], path: Path) -> Path:

@@ -9,7 +9,7 @@ from typing import Any
 
 import dagster as dg
 
-from impact_assets import steps
+from impact_assets import parallel, reporting, steps
 from impact_assets.assets import records
 from impact_assets.assets.manifest import GraphSpec
 from impact_assets.assets.resources import MeasureResource
@@ -137,6 +137,9 @@ def build(spec: GraphSpec) -> list:
                 if selected
                 else {}
             )
+            # MEASURE is over: the worker processes idle from here to the end of the run, so they
+            # get ready to draw portfolio_report's chart (matplotlib) while the rest goes on.
+            parallel.preload_in_workers(reporting.preload_plotting)
             values = {
                 key: measured[key]
                 if key in measured

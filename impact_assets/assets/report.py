@@ -127,7 +127,8 @@ def build(spec: GraphSpec) -> list:
                 "scale_measurement": scale_measurement,
             }
             # The chart of portfolio_report is drawn in a MEASURE worker process, idle by now, when
-            # this process has them: it imports matplotlib meanwhile.
+            # this process has them: it imports matplotlib meanwhile (the scale step has asked
+            # already when it ran in this process; asking again queues nothing).
             parallel.preload_in_workers(reporting.preload_plotting)
             keys = list(context.partition_keys)
             pointers = {

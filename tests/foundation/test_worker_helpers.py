@@ -61,6 +61,22 @@ def test_a_pool_that_has_measured_draws_the_same_chart(tmp_path, no_pools):
         parallel.run_in_worker(_fail, "no chart").result()
 
 
+def test_the_same_preload_is_queued_once_per_pool(monkeypatch, no_pools):
+    parallel.map_ordered(abs, [-1, -2], 2, "processes")
+    pool = parallel._POOLS[2]
+    submitted = []
+    submit = pool.submit
+    monkeypatch.setattr(
+        pool, "submit", lambda fn, *args: submitted.append(args) or submit(fn, *args)
+    )
+    assert parallel.preload_in_workers(reporting.preload_plotting)
+    assert parallel.preload_in_workers(reporting.preload_plotting)
+    assert submitted == [(reporting.preload_plotting,)] * 2  # one per worker, asked twice
+    assert parallel.preload_in_workers(reporting.load_plotting)  # another load is queued
+    assert len(submitted) == 4
+    assert parallel.run_in_worker(_loaded, "matplotlib.pyplot").result()
+
+
 def test_a_broken_pool_is_not_given_work(no_pools):
     parallel.map_ordered(abs, [-1], 1, "processes")
     pool = parallel._POOLS[1]
