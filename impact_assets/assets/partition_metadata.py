@@ -44,8 +44,8 @@ def add_partition_metadata(
     of ``metadata_by_key``, as one update (see the module docstring).
 
     Metadata added earlier for the same partition is kept and updated, as with the public
-    call. A key that is not among the step's partitions raises Dagster's own error for it, and
-    then nothing is added.
+    call. A key that is not among the step's partitions raises Dagster's own error for it (the
+    step then fails).
     """
     holder = _accumulator_holder(context)
     if holder is None or len(metadata_by_key) < 2:

