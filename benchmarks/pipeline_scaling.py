@@ -5,11 +5,11 @@ For each N it writes a manifest (``impact_assets.synthetic_portfolio``: the six 
 seeded costs, budget 30% of total cost), runs ``dagster job execute -m impact_assets.definitions
 -j impact_pipeline`` in a fresh ``DAGSTER_HOME`` (holding the project's instance settings,
 ``.dagster/dagster.yaml``, and no runs) under ``/usr/bin/time -v`` (wall time; peak RSS of the
-largest single process) while sampling the summed RSS of the whole process tree (the MEASURE worker processes
-included) every 0.2 s, reads the time of
-every step from the run's event log, runs the same manifest through the plain ``Orchestrator`` in
-a fresh process, and prints a table (also written as markdown with --out). Each stage's time
-includes its contract checks, which run in the stage's own step.
+largest single process) while sampling the summed RSS of the whole process tree (the MEASURE
+worker processes included) every 0.2 s, reads the time of every step from the run's event log,
+runs the same manifest through the plain ``Orchestrator`` in a fresh process, and prints a table
+(also written as markdown with --out). Each stage's time includes its contract checks, which run
+in the stage's own step.
 
 The instance's database files are created before the run, as the README's commands create them
 once per installation (``scripts/_env.sh``). The column "instance setup" is how long that took

@@ -220,6 +220,8 @@ def preload_in_workers(load: Callable[[], Any]) -> bool:
         for _ in range(pool._max_workers):
             pool.submit(_load_and_freeze, load)
     except (BrokenProcessPool, RuntimeError):
+        with _POOLS_LOCK:
+            asked.discard(load)
         return False
     return True
 

@@ -48,7 +48,7 @@ def json_bytes(value: Any) -> bytes:
 
     A record reads field by field (``"status": "ok"``, ``"ci_lower": 1.5``, ...) with nested
     values on their field's line. Python's ``json`` module encodes in C only without ``indent``;
-    a fully indented file went through its pure-Python encoder, two to three times slower
+    a fully indented file went through its pure-Python encoder, up to three times slower
     (0.87 s of the run's own process for the 5,000 files of a 1,000-initiative run).
     """
     encode = _ENCODER.encode
