@@ -54,6 +54,7 @@ se_method : ``abadie_imbens`` (default) or ``naive``.   unit_column : default ``
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -63,7 +64,14 @@ import pandas as pd
 from scipy.spatial import cKDTree
 from scipy.spatial.distance import cdist
 
-from impact_assets.measure.models._balance import balance_table, pooled_sd, propensity_logit
+from impact_assets.measure.defaults import MATCHING_DEFAULTS
+from impact_assets.measure.models._balance import (
+    balance_table,
+    balance_warning,
+    pooled_sd,
+    propensity_logit,
+    worst_covariate,
+)
 from impact_assets.measure.models._params import (
     get_bool,
     get_choice,
@@ -76,10 +84,14 @@ from impact_assets.measure.models._units import UnitCovariateModel, Units, UnitT
 from impact_assets.measure.models.base import ModelError, ModelFit, register_model
 
 NAME = "nearest_neighbour_matching"
+log = logging.getLogger("impact_assets.measure.models")
 #: Same-arm neighbours used to estimate the conditional outcome variance.
 VARIANCE_MATCHES = 2
 #: Units per regressor needed before the bias correction adds quadratic terms.
 UNITS_PER_PARAMETER = 5
+#: Distances within this relative (and absolute) tolerance of the M-th nearest are ties.
+TIE_RTOL = 1e-9
+TIE_ATOL = 1e-12
 
 
 @dataclass
@@ -122,11 +134,7 @@ def _match(
     limit = np.inf if caliper is None else caliper * np.sqrt(Z.shape[1])
     k = min(ratio, target.size)
     if replace:
-        dist, idx = cKDTree(Z[target]).query(Z[source], k=k)
-        dist, idx = dist.reshape(source.size, k), idx.reshape(source.size, k)
-        matches = np.where(dist <= limit, target[idx], -1)
-        dist = np.where(dist <= limit, dist, np.nan)
-        return _Direction(source, matches, dist)
+        return _match_with_ties(Z, source, target, k, limit)
     # Greedy without replacement, closest pair first. Done in vectorized rounds: a pair whose
     # members are each other's nearest available partner is exactly the pair the sequential
     # closest-first greedy would take, so every round assigns all such mutual-nearest pairs.
@@ -150,6 +158,41 @@ def _match(
         cost[:, c] = np.inf
         cost[r[filled[r] >= k], :] = np.inf
     return _Direction(source, matches, dist)
+
+
+def _match_with_ties(
+    Z: np.ndarray, source: np.ndarray, target: np.ndarray, k: int, limit: float
+) -> _Direction:
+    """Every target within the ``k``-th nearest distance of each source unit (Abadie & Imbens
+    2006: ``J_M(i)`` holds all units at least as close as the M-th match, so ties are all used
+    and each match weighs ``1/#J_M(i)``), then those beyond the caliper ``limit`` removed.
+
+    Distances equal up to :data:`TIE_RTOL` count as ties, so that two controls at the same
+    distance are both used whatever their position; the result does not depend on row order.
+    Matches are listed by distance, then by unit index.
+    """
+    tree = cKDTree(Z[target])
+    dist, _ = tree.query(Z[source], k=k)
+    kth = dist.reshape(source.size, k)[:, -1]
+    radius = kth * (1.0 + TIE_RTOL) + TIE_ATOL
+    balls = tree.query_ball_point(Z[source], r=radius)
+    counts = np.fromiter((len(b) for b in balls), dtype=int, count=source.size)
+    rows = np.repeat(np.arange(source.size), counts)
+    cols = np.fromiter((j for b in balls for j in b), dtype=int, count=int(counts.sum()))
+    d = np.sqrt(((Z[source][rows] - Z[target][cols]) ** 2).sum(axis=1))
+    keep = d <= limit
+    rows, cols, d = rows[keep], cols[keep], d[keep]
+    order = np.lexsort((cols, d, rows))
+    rows, cols, d = rows[order], cols[order], d[order]
+    per_row = np.bincount(rows, minlength=source.size)
+    width = max(int(per_row.max()) if per_row.size else 0, 1)
+    starts = np.concatenate([[0], np.cumsum(per_row)[:-1]])
+    slot = np.arange(rows.size) - starts[rows]
+    matches = np.full((source.size, width), -1)
+    distances = np.full((source.size, width), np.nan)
+    matches[rows, slot] = target[cols]
+    distances[rows, slot] = d
+    return _Direction(source, matches, distances)
 
 
 def _series_design(X: np.ndarray, n_arm: int) -> np.ndarray:
@@ -298,6 +341,24 @@ def _estimate(
     return _Estimate(tau, float(np.sqrt(variance)), n_est)
 
 
+def _estimand_name(estimand: str, n_out_t: int, n_t: int, n_out_c: int, n_c: int) -> str:
+    """What the estimate is the effect on, once a caliper has dropped units."""
+    if estimand == "att":
+        if not n_out_t:
+            return "ATT"
+        return f"ATT on the {n_t - n_out_t} matched treated units ({n_out_t} of {n_t} dropped)"
+    if estimand == "atc":
+        if not n_out_c:
+            return "ATC"
+        return f"ATC on the {n_c - n_out_c} matched control units ({n_out_c} of {n_c} dropped)"
+    if not (n_out_t or n_out_c):
+        return "ATE"
+    return (
+        f"ATE on the {n_t - n_out_t + n_c - n_out_c} matched units ({n_out_t} of {n_t} "
+        f"treated and {n_out_c} of {n_c} control units dropped)"
+    )
+
+
 @dataclass
 class _Prepared:
     table: UnitTable
@@ -314,30 +375,33 @@ class NearestNeighbourMatching(UnitCovariateModel):
     name = NAME
 
     def validate_params(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        d = MATCHING_DEFAULTS
         return {
             "treatment_column": get_str(params, "treatment_column", NAME, required=True),
             "covariate_columns": get_str_list(params, "covariate_columns", NAME, required=True),
             "dependent_variable": get_str(params, "dependent_variable", NAME, default="revenue"),
-            "caliper": get_positive_number(params, "caliper", NAME, default=None),
-            "replace": get_bool(params, "replace", NAME, default=False),
-            "ratio": get_int(params, "ratio", NAME, default=1),
+            "caliper": get_positive_number(params, "caliper", NAME, default=d["caliper"]),
+            "replace": get_bool(params, "replace", NAME, default=d["replace"]),
+            "ratio": get_int(params, "ratio", NAME, default=d["ratio"]),
             "estimand": get_choice(
-                params, "estimand", NAME, choices=("att", "atc", "ate"), default="att"
+                params, "estimand", NAME, choices=("att", "atc", "ate"), default=d["estimand"]
             ),
-            "bias_correction": get_bool(params, "bias_correction", NAME, default=True),
+            "bias_correction": get_bool(
+                params, "bias_correction", NAME, default=d["bias_correction"]
+            ),
             "distance": get_choice(
                 params,
                 "distance",
                 NAME,
                 choices=("standardized", "mahalanobis", "propensity"),
-                default="standardized",
+                default=d["distance"],
             ),
             "se_method": get_choice(
                 params,
                 "se_method",
                 NAME,
                 choices=("abadie_imbens", "naive"),
-                default="abadie_imbens",
+                default=d["se_method"],
             ),
             "unit_column": get_str(params, "unit_column", NAME, default="product_id"),
         }
@@ -414,6 +478,7 @@ class NearestNeighbourMatching(UnitCovariateModel):
             }
         )
         n_unmatched = int((~att_dir.retained).sum())
+        n_unmatched_c = int((~atc_dir.retained).sum())
         n_t, n_c = int(units.treated.sum()), int((~units.treated).sum())
         se_text = (
             "Abadie-Imbens (2006) variance with match-count term"
@@ -421,6 +486,39 @@ class NearestNeighbourMatching(UnitCovariateModel):
             else "naive two-sample SE over matched rows (ignores reuse of controls)"
         )
         bc_text = "bias-corrected (Abadie-Imbens 2011)" if mu is not None else "no bias correction"
+        dropped = {
+            "att": n_unmatched,
+            "atc": n_unmatched_c,
+            "ate": n_unmatched + n_unmatched_c,
+        }[estimand]
+        reported = _estimand_name(estimand, n_unmatched, n_t, n_unmatched_c, n_c)
+        warnings = []
+        if dropped:
+            warnings.append(
+                f"{NAME}: parameter 'caliper' ({params['caliper']}) left {n_unmatched} of {n_t} "
+                f"treated and {n_unmatched_c} of {n_c} control units without a match; the "
+                f"estimate is the {reported}, not the {estimand.upper()} of the whole sample"
+            )
+            log.warning(warnings[-1])
+        smd_after, worst = worst_covariate(after)
+        poor = balance_warning(NAME, smd_after, worst)
+        if poor:
+            warnings.append(poor)
+        diagnostics = {
+            "n_observations": len(units.y),
+            "n_treated": n_t,
+            "n_control": n_c,
+            "max_abs_smd_before": float(np.max(np.abs(before["smd"]))),
+            "max_abs_smd_after": smd_after,
+            "balance_poor": poor is not None,
+            "n_unmatched_treated": n_unmatched,
+            "n_unmatched_control": n_unmatched_c,
+            "share_unmatched_treated": n_unmatched / n_t,
+            "estimand_reported": reported,
+            "ci_method": f"t interval (df = matched units - 1); {bc_text}; {se_text}",
+        }
+        if warnings:
+            diagnostics["warnings"] = warnings
         return ModelFit(
             model_type=NAME,
             effect_estimate=float(head.effect),
@@ -428,7 +526,7 @@ class NearestNeighbourMatching(UnitCovariateModel):
             ci_upper=upper,
             p_value=p_value,
             standard_error=head.se,
-            estimand=estimand,
+            estimand=estimand if not dropped else reported,
             n_observations=len(units.y),
             model_params={
                 "dependent_variable": params["dependent_variable"],
@@ -458,14 +556,7 @@ class NearestNeighbourMatching(UnitCovariateModel):
                 "replace": params["replace"],
                 "ratio": params["ratio"],
             },
-            diagnostics={
-                "n_observations": len(units.y),
-                "max_abs_smd_before": float(np.max(np.abs(before["smd"]))),
-                "max_abs_smd_after": float(np.max(np.abs(after["smd"]))),
-                "n_unmatched_treated": n_unmatched,
-                "n_unmatched_control": int((~atc_dir.retained).sum()),
-                "ci_method": f"t interval (df = matched units - 1); {bc_text}; {se_text}",
-            },
+            diagnostics=diagnostics,
             artifacts={
                 "matched_data_att": matched,
                 "balance_before": before,
