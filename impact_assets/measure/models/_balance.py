@@ -31,9 +31,9 @@ def balance_warning(model: str, max_abs_smd_after: float, worst: str) -> str | N
     if not max_abs_smd_after > SMD_POOR:
         return None
     text = (
-        f"{model}: poor covariate balance after adjustment: max |standardized mean difference| "
-        f"{max_abs_smd_after:.2f} (covariate {worst!r}) exceeds {SMD_POOR} (Stuart 2010); the "
-        "estimate may be biased by the remaining imbalance"
+        f"{model}: poor covariate balance after adjustment: max absolute standardized mean "
+        f"difference {max_abs_smd_after:.2f} (covariate {worst!r}) exceeds {SMD_POOR} "
+        "(Stuart 2010); the estimate may be biased by the remaining imbalance"
     )
     log.warning(text)
     return text
