@@ -56,6 +56,28 @@ def require_arm_minimum(
     return n_t, n_c
 
 
+def require_numbers(data: pd.DataFrame, column: str, model: str, *, always: bool) -> None:
+    """Raise when a text column holds numbers mixed with text (``always``: any text column).
+
+    A CSV column of numbers with one stray word (``n/a``, ``12,5``) is read as text; as a
+    covariate it would silently become one dummy per distinct value. A text column counts as
+    numbers mixed with text when at least half of its values parse as numbers.
+    """
+    series = data[column]
+    if not _is_categorical(series):
+        return
+    parsed = pd.to_numeric(series, errors="coerce")
+    bad = parsed.isna()
+    if not always and bad.mean() > 0.5:
+        return  # a genuine categorical covariate
+    first = bad.to_numpy().argmax()
+    raise ModelError(
+        f"{model}: column {column!r} must be numeric, but data row {first + 1} (header not "
+        f"counted) holds {series.iloc[first]!r}, which is not a number "
+        f"({int(bad.sum())} such value(s))"
+    )
+
+
 @dataclass
 class Units:
     """One row per analysis unit."""
@@ -114,6 +136,9 @@ class UnitTable:
         require_columns(data, columns, model)
         require_no_missing(data, columns, model)
         treated_rows = binary_treatment(data, treatment, model)
+        require_numbers(data, outcome, model, always=True)
+        for column in covariates:
+            require_numbers(data, column, model, always=False)
         self.data = data
         self.model = model
         self.treatment = treatment
