@@ -260,3 +260,29 @@ def test_measure_warnings_reach_the_outcome_report():
     assert report["details"]["warnings"] == [f"pilot: {text}"]
     markdown = reporting.outcome_markdown({**report, "status": "ok"})
     assert f"| warning | pilot: {text} |" in markdown
+
+
+def test_identical_controls_are_all_matched_as_one_group():
+    """A discrete covariate: every control with the treated unit's value is a tie at distance
+    0, so the ATT without bias correction is the mean over treated units of (own outcome minus
+    the mean outcome of the controls with the same value), the Abadie-Imbens estimator."""
+    rng = np.random.default_rng(1)
+    n = 600
+    x = rng.integers(0, 3, n).astype(float)
+    treated = rng.random(n) < 0.4
+    y = 2 * x + 1.5 * treated + rng.normal(size=n)
+    data = pd.DataFrame({"treat": treated, "x": x, "y": y})
+    raw = {
+        "treatment_column": "treat",
+        "covariate_columns": ["x"],
+        "dependent_variable": "y",
+        "bias_correction": False,
+    }
+    fit = _fit("nearest_neighbour_matching", data, raw)
+    control_means = data[~data["treat"]].groupby("x")["y"].mean()
+    expected = data.loc[data["treat"], "y"] - data.loc[data["treat"], "x"].map(control_means)
+    assert fit.effect_estimate == pytest.approx(expected.mean(), rel=1e-12)
+    pairs = fit.artifacts["matched_data_att"]
+    # one row per treated unit (its group of identical controls), not one per control
+    assert len(pairs) == int(treated.sum())
+    assert pairs["n_controls"].sum() == sum(int((~treated & (x == v)).sum()) for v in x[treated])
