@@ -90,8 +90,9 @@ METHODS = """## Inference per model (what the CI columns measure)
 - nearest_neighbour_matching: Abadie-Imbens bias-corrected matching with replacement (1
   neighbour, no caliper), Abadie-Imbens (2006) variance extended by the influence of the
   estimated bias regression, t interval (df = matched units - 1).
-- subclassification: 5 propensity-score strata, regression adjustment within strata (HC2),
-  stratified SE, normal interval.
+- subclassification: controls trimmed to the treated units' propensity-score range, 5 strata
+  on the treated units' score quantiles, regression adjustment within strata (HC2), stratified
+  SE, normal interval.
 - metrics_approximation: deterministic; CI and p-value are None by design.
 """
 

@@ -193,6 +193,7 @@ def outcome_markdown(record: Mapping[str, Any]) -> str:
                 _pair(details.get("roi_predicted"), details.get("roi_actual")),
             ),
         ]
+        rows += [("warning", text.replace("|", "\\|")) for text in details.get("warnings") or []]
     return "\n".join(
         [
             "| | |",

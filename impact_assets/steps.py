@@ -201,6 +201,11 @@ def build_outcome_report(
         "roi_predicted": _roi(predicted, budget),
         "roi_actual": _roi(actual, budget),
     }
+    warnings = measurement_warnings(pilot, scale)
+    if warnings:
+        # MEASURE's warnings (poor covariate balance, units dropped by a caliper or outside
+        # common support), so the report shows what the numbers rest on
+        details["warnings"] = warnings
     report = OutcomeReport(
         initiative_id=initiative_id,
         predicted_return=predicted,
@@ -220,6 +225,16 @@ def build_outcome_report(
         details=details,
     )
     return {**report.to_dict(), "actual_in_pilot_ci": report.actual_in_pilot_ci}
+
+
+def measurement_warnings(pilot: Mapping[str, Any], scale: Mapping[str, Any]) -> list[str]:
+    """The ``diagnostics["warnings"]`` of the pilot and scale measurements, prefixed by phase."""
+    out = []
+    for phase, record in (("pilot", pilot), ("scale", scale)):
+        diagnostics = record.get("diagnostics") or {}
+        for text in diagnostics.get("warnings") or []:
+            out.append(f"{phase}: {text}")
+    return out
 
 
 def _difference(estimate: float | None, truth: float | None) -> float | None:

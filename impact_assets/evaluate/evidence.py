@@ -19,7 +19,10 @@ Diagnostic factors (each in [0, 1], used when the MEASURE stage reports the key)
 pre-period fit ``1 / (1 + pre_period_rmse_relative / pre_fit_scale)`` (synthetic control),
 covariate balance ``1 / (1 + max_abs_smd_after / balance_scale)`` (matching, subclassification),
 common support ``1 - share_dropped`` (subclassification; falls back to
-``n_strata_dropped / n_strata``).
+``n_strata_dropped / n_strata``), caliper matches ``1 - share_unmatched_treated`` (matching: the
+share of treated units a caliper left unmatched, whose estimand is then the effect on the
+matched treated only). Poor balance (max |SMD| above 0.25, which MEASURE flags with a warning)
+scores a balance factor below 0.29 with the default ``balance_scale``.
 
 Without an interval the half-width is ``z * standard_error`` (z = 1.959964, the normal 97.5 %
 quantile) when a standard error is reported; with neither, precision is unknown and scores
@@ -245,6 +248,9 @@ def _diagnostic_factors(
                     ignored.append(key)
     if share is not None:
         factors["support"] = 1.0 - share
+    unmatched = read("share_unmatched_treated", upper=1.0)
+    if unmatched is not None:
+        factors["matched"] = 1.0 - unmatched
     return factors, used, ignored
 
 

@@ -26,6 +26,29 @@ from typing import Any
 #: Catalog size of a simulated pilot when no products file exists and no sample_size is given.
 DEFAULT_N_PRODUCTS = 100
 
+#: The one set of defaults of ``nearest_neighbour_matching``: the config path (merged into
+#: ``MEASUREMENT.PARAMS`` below), a direct ``validate_params`` call and the benchmarks all read
+#: it. Abadie & Imbens (2006) matching: one neighbour with replacement, no caliper (a caliper
+#: changes the estimand), bias-corrected (Abadie & Imbens 2011), their variance.
+MATCHING_DEFAULTS: dict[str, Any] = {
+    "caliper": None,
+    "replace": True,
+    "ratio": 1,
+    "estimand": "att",
+    "bias_correction": True,
+    "distance": "standardized",
+    "se_method": "abadie_imbens",
+}
+
+#: The one set of defaults of ``subclassification`` (same sharing as ``MATCHING_DEFAULTS``).
+SUBCLASSIFICATION_DEFAULTS: dict[str, Any] = {
+    "n_strata": 5,
+    "estimand": "att",
+    "stratify_on": "propensity",
+    "regression_adjustment": True,
+    "trim": True,
+}
+
 MEASURE_DEFAULTS: dict[str, Any] = {
     "DATA": {
         "SOURCE": {
@@ -53,14 +76,13 @@ MEASURE_DEFAULTS: dict[str, Any] = {
             "order": [1, 0, 0],
             "seasonal_order": [0, 0, 0, 0],
             # subclassification (+ nearest_neighbour_matching)
-            "n_strata": 5,
-            "estimand": "att",
+            **SUBCLASSIFICATION_DEFAULTS,
             "treatment_column": None,
             "covariate_columns": None,
             # nearest_neighbour_matching
-            "caliper": 0.2,
-            "replace": False,
-            "ratio": 1,
+            **MATCHING_DEFAULTS,
+            # upstream matching keys: shuffle and n_jobs are accepted and ignored (matching here
+            # is deterministic); random_state seeds synthetic_control's placebos
             "shuffle": True,
             "random_state": None,
             "n_jobs": 1,

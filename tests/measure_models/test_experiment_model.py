@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from impact_assets.measure.models import ModelError, get_model
@@ -118,8 +119,14 @@ def test_data_errors(ols_data):
     bad.loc[5, "x1"] = np.nan
     with pytest.raises(ModelError, match="column 'x1' has 1 missing"):
         model.fit(bad, params)
-    with pytest.raises(ModelError, match="at least 30 rows, got 20"):
-        model.fit(data.head(20), params)
+    one_treated = pd.concat([data[data["treatment"] == 1].head(1), data[data["treatment"] == 0]])
+    with pytest.raises(ModelError) as info:
+        model.fit(one_treated, params)
+    assert str(info.value) == (
+        "experiment: treatment column 'treatment' marks 1 treated and "
+        f"{len(one_treated) - 1} control rows; the model needs at least 2 of each"
+    )
+    assert model.sample_size(data, params) == len(data)
     with pytest.raises(ModelError, match="'treatment' is constant"):
         model.fit(data.assign(treatment=1), params)
     with pytest.raises(ModelError, match="column 'treatment' not found"):

@@ -201,8 +201,19 @@ def test_data_errors():
     bad.loc[4, "revenue"] = np.nan
     with pytest.raises(ModelError, match="column 'revenue' has 1 missing"):
         model.fit(bad, params)
-    with pytest.raises(ModelError, match="at least 30 units, got 20"):
-        model.fit(data.head(20), params)
+    one_treated = pd.concat([data[data["treated"] == 1].head(1), data[data["treated"] == 0]])
+    expected = (
+        "nearest_neighbour_matching: treatment column 'treated' marks 1 treated and "
+        f"{len(one_treated) - 1} control units; the model needs at least 2 of each"
+    )
+    with pytest.raises(ModelError) as info:
+        model.check_minimum(one_treated, params)
+    assert str(info.value) == expected
+    with pytest.raises(ModelError, match="marks 1 treated"):
+        model.fit(one_treated, params)
+    # small samples are the contract's business (MEASURE), not the model's: 20 units fit
+    assert model.sample_size(data.head(20), params) == 20
+    model.check_minimum(data.head(20), params)
     with pytest.raises(ModelError, match="'treated' is constant"):
         model.fit(data.assign(treated=0), params)
     with pytest.raises(ModelError, match="must be boolean or 0/1"):

@@ -118,9 +118,20 @@ def test_envelope_keys_and_json_safety(fits, name):
     }
     json.dumps(payload, allow_nan=False)  # no NaN may reach the JSON envelope (B11)
     assert {"n_observations", "ci_method"} <= set(result.diagnostics)
-    assert set(result.diagnostics) - {"warnings", "n_filtered", "n_unmatched_control"} <= set(
-        DIAGNOSTIC_KEYS
-    )
+    extra = {
+        "warnings",
+        "n_filtered",
+        "n_unmatched_control",
+        # cross-sectional models: arm sizes, balance flag, support and estimand details
+        "n_treated",
+        "n_control",
+        "balance_poor",
+        "share_unmatched_treated",
+        "estimand_reported",
+        "n_strata_merged",
+        "n_trimmed",
+    }
+    assert set(result.diagnostics) - extra <= set(DIAGNOSTIC_KEYS)
 
 
 @pytest.mark.parametrize("name", sorted(UPSTREAM_KEYS))

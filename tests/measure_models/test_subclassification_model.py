@@ -40,7 +40,10 @@ def test_known_effect(fit, stratify_on, estimand):
     model, params, result = fit(NAME, data, {**raw, "stratify_on": stratify_on})
     assert result.ci_lower <= 10.0 <= result.ci_upper
     assert abs(result.effect_estimate - 10.0) < 4 * result.standard_error
-    assert result.estimand == estimand
+    # the ATT keeps every treated unit; the ATE is trimmed to common support and says so
+    assert result.estimand == estimand or (
+        estimand == "ate" and result.estimand.startswith("ATE on the ")
+    )
     assert model.true_effect(data, params) == pytest.approx(10.0)
     assert result.impact_estimates["treatment_effect"] == result.effect_estimate
     details = result.artifacts["stratum_details"]
@@ -100,7 +103,12 @@ def test_dropped_stratum_is_reported_and_truth_follows(fit, tmp_path):
     model, params, result = fit(NAME, data, raw)
     diag = result.diagnostics
     assert diag["n_strata_dropped"] == 1
-    assert diag["share_dropped"] == pytest.approx(top.mean())
+    # the share of the estimand's units (the treated, for the ATT) left out
+    assert diag["share_dropped"] == pytest.approx(top.sum() / data["treated"].sum())
+    assert result.estimand == (
+        f"ATT on the {data['treated'].sum() - top.sum()} treated units in strata with controls "
+        f"({top.sum()} of {data['treated'].sum()} dropped)"
+    )
     assert model.true_effect(data, params) == pytest.approx(10.0)
     assert result.impact_estimates["n_strata_dropped"] == 1
     details = result.artifacts["stratum_details"]
@@ -137,7 +145,14 @@ def test_data_errors():
     bad.loc[0, "x1"] = np.nan
     with pytest.raises(ModelError, match="column 'x1' has 1 missing"):
         model.fit(bad, params)
-    with pytest.raises(ModelError, match="at least 30 units, got 29"):
-        model.fit(data.head(29), params)
+    one_control = pd.concat([data[data["treated"]], data[~data["treated"]].head(1)])
+    expected = (
+        "subclassification: treatment column 'treated' marks "
+        f"{len(one_control) - 1} treated and 1 control units; the model needs at least 2 of each"
+    )
+    with pytest.raises(ModelError) as info:
+        model.check_minimum(one_control, params)
+    assert str(info.value) == expected
+    assert model.sample_size(data, params) == 100
     with pytest.raises(ModelError, match="is constant \\(no treated units\\)"):
         model.fit(data.assign(treated=False), params)

@@ -1,11 +1,51 @@
-"""Propensity scores and covariate balance (standardized mean differences)."""
+"""Propensity scores and covariate balance (standardized mean differences).
+
+Balance thresholds (Stuart 2010, Statistical Science; Imbens & Rubin 2015, ch. 14): a max
+|standardized mean difference| after adjustment of at most :data:`SMD_GOOD` (0.1) is good, above
+:data:`SMD_POOR` (0.25) it is poor. A matching or subclassification result whose max |SMD| after
+adjustment exceeds :data:`SMD_POOR` carries a warning (``diagnostics["warnings"]``), is logged
+as a warning, and EVALUATE's evidence scorer lowers its confidence through the balance factor.
+"""
 
 from __future__ import annotations
 
+import logging
 import warnings
 
 import numpy as np
 import pandas as pd
+
+#: Max |SMD| at or below which balance is good.
+SMD_GOOD = 0.1
+#: Max |SMD| above which balance is poor: a warning in the result and the log.
+SMD_POOR = 0.25
+
+log = logging.getLogger("impact_assets.measure.models")
+
+
+def balance_warning(model: str, max_abs_smd_after: float, worst: str) -> str | None:
+    """The poor-balance warning (also logged), or ``None`` when max |SMD| <= :data:`SMD_POOR`.
+
+    ``worst`` names the covariate with the largest |SMD| after adjustment.
+    """
+    if not max_abs_smd_after > SMD_POOR:
+        return None
+    text = (
+        f"{model}: poor covariate balance after adjustment: max absolute standardized mean "
+        f"difference {max_abs_smd_after:.2f} (covariate {worst!r}) exceeds {SMD_POOR} "
+        "(Stuart 2010); the estimate may be biased by the remaining imbalance"
+    )
+    log.warning(text)
+    return text
+
+
+def worst_covariate(table: pd.DataFrame) -> tuple[float, str]:
+    """Largest |SMD| in a :func:`balance_table` and the covariate it belongs to."""
+    values = np.abs(table["smd"].to_numpy(float))
+    if values.size == 0:
+        return 0.0, ""
+    i = int(np.argmax(values))
+    return float(values[i]), str(table["covariate"].iloc[i])
 
 
 def standardize(X: np.ndarray) -> np.ndarray:

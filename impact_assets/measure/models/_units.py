@@ -7,6 +7,13 @@ product-day, averaged over the window), categorical covariates take their first 
 treatment must be constant within a unit (use the unit-level ``enriched`` flag, not the
 date-dependent ``treatment`` column). Otherwise each row is a unit. ``true_effect`` follows the same
 aggregation, so estimate and truth refer to the same quantity.
+
+Canonical order: the units are always put in one order that does not depend on the order of the
+rows, so that the same data in any row order give the same result to the last bit: by unit id
+(aggregated ids are sorted; unique ids are sorted too), or, without a unit column, by the row
+contents (treatment, outcome, covariates, then the index). Every later step (standardization,
+the propensity fit, nearest-neighbour searches, sums) then sees the same numbers in the same
+order.
 """
 
 from __future__ import annotations
@@ -23,10 +30,52 @@ from impact_assets.measure.models._data import (
     binary_treatment,
     require_both_groups,
     require_columns,
-    require_min_units,
     require_no_missing,
 )
 from impact_assets.measure.models.base import Model, ModelError, ModelFit
+
+#: The fewest treated and the fewest control units a cross-sectional model fits: two in each
+#: arm, the least for a within-arm variance (the contract's ``sample_size >= 30`` on the whole
+#: sample is checked by MEASURE, not here).
+MIN_PER_ARM = 2
+
+
+def require_arm_minimum(
+    treated: np.ndarray, column: str, model: str, what: str = "units"
+) -> tuple[int, int]:
+    """Raise unless ``treated`` holds at least :data:`MIN_PER_ARM` treated and control units;
+    return ``(n_treated, n_control)``."""
+    require_both_groups(treated, column, model)
+    n_t = int(np.sum(treated))
+    n_c = int(treated.size - n_t)
+    if n_t < MIN_PER_ARM or n_c < MIN_PER_ARM:
+        raise ModelError(
+            f"{model}: treatment column {column!r} marks {n_t} treated and {n_c} control "
+            f"{what}; the model needs at least {MIN_PER_ARM} of each"
+        )
+    return n_t, n_c
+
+
+def require_numbers(data: pd.DataFrame, column: str, model: str, *, always: bool) -> None:
+    """Raise when a text column holds numbers mixed with text (``always``: any text column).
+
+    A CSV column of numbers with one stray word (``n/a``, ``12,5``) is read as text; as a
+    covariate it would silently become one dummy per distinct value. A text column counts as
+    numbers mixed with text when at least half of its values parse as numbers.
+    """
+    series = data[column]
+    if not _is_categorical(series):
+        return
+    parsed = pd.to_numeric(series, errors="coerce")
+    bad = parsed.isna()
+    if not always and bad.mean() > 0.5:
+        return  # a genuine categorical covariate
+    first = bad.to_numpy().argmax()
+    raise ModelError(
+        f"{model}: column {column!r} must be numeric, but data row {first + 1} (header not "
+        f"counted) holds {series.iloc[first]!r}, which is not a number "
+        f"({int(bad.sum())} such value(s))"
+    )
 
 
 @dataclass
@@ -87,6 +136,9 @@ class UnitTable:
         require_columns(data, columns, model)
         require_no_missing(data, columns, model)
         treated_rows = binary_treatment(data, treatment, model)
+        require_numbers(data, outcome, model, always=True)
+        for column in covariates:
+            require_numbers(data, column, model, always=False)
         self.data = data
         self.model = model
         self.treatment = treatment
@@ -95,17 +147,21 @@ class UnitTable:
         self.columns = columns
         self.unit = next((c for c in (unit_column, "product_id") if c and c in data.columns), None)
         self.codes: np.ndarray | None = None  # None: every row is a unit
+        self.order: np.ndarray | None = None  # canonical row order when every row is a unit
         if self.unit is None:
+            self.order = _content_order(data, columns)
             return
         codes, labels = _factorize_sorted(data[self.unit])
         if codes is not None and (codes < 0).any():
             codes = None  # missing ids: decided (and reported) exactly as before
         if codes is None:
             if not data[self.unit].duplicated().any():
+                self.order = _id_order(data[self.unit])
                 return
             require_no_missing(data, [self.unit], model)
             codes, labels = pd.factorize(data[self.unit], sort=True)
         elif len(labels) == len(data):  # no id repeats: every row is a unit
+            self.order = np.argsort(codes, kind="stable")
             return
         counts = np.bincount(codes).astype(float)
         n_treated_rows = np.bincount(codes, weights=treated_rows)
@@ -120,15 +176,22 @@ class UnitTable:
         self.codes, self.labels = codes, labels
         self.counts, self.first_rows = counts, first_rows
 
+    @property
+    def n_units(self) -> int:
+        """The number of analysis units (rows, or distinct unit ids when they repeat)."""
+        return len(self.data) if self.codes is None else len(self.labels)
+
     def frame(self, extra: dict[str, pd.Series] | None = None) -> pd.DataFrame:
         """Per-unit frame with treatment, outcome, covariates and the ``extra`` columns (row
         values, aggregated like the numeric columns)."""
         data, extra = self.data, dict(extra or {})
         if self.codes is None:
-            frame = data[self.columns].copy()
+            order = self.order
+            frame = data[self.columns].iloc[order].copy()
             for name, values in extra.items():
-                frame[name] = values.array
-            frame.index = data[self.unit].astype(str) if self.unit else data.index.astype(str)
+                frame[name] = values.array.take(order)
+            ids = data[self.unit] if self.unit else data.index.to_series()
+            frame.index = pd.Index(ids.astype(str).to_numpy()[order])
             return frame
         columns, treatment = self.columns, self.treatment
         categorical = [c for c in columns if c != treatment and _is_categorical(data[c])]
@@ -152,8 +215,7 @@ class UnitTable:
         if not pd.api.types.is_numeric_dtype(y_series):
             raise ModelError(f"{model}: outcome column {self.outcome!r} must be numeric")
         treated = binary_treatment(frame, treatment, model)
-        require_min_units(len(frame), "units", model)
-        require_both_groups(treated, treatment, model)
+        require_arm_minimum(treated, treatment, model)
         X, names = _design(frame, self.covariates)
         return Units(
             ids=frame.index.to_numpy(str),
@@ -171,9 +233,13 @@ class UnitTable:
         without the rest of the frame."""
         data = self.data
         if self.codes is None:
-            index = data[self.unit].astype(str) if self.unit else data.index.astype(str)
-            columns = {"realized": realized.array, "potential": potential.array}
-            return pd.DataFrame(columns, index=pd.Index(index))
+            order = self.order
+            ids = data[self.unit] if self.unit else data.index.to_series()
+            columns = {
+                "realized": realized.to_numpy(dtype=float)[order],
+                "potential": potential.to_numpy(dtype=float)[order],
+            }
+            return pd.DataFrame(columns, index=pd.Index(ids.astype(str).to_numpy()[order]))
         return pd.DataFrame(
             {
                 "realized": _unit_means(realized, self.codes, self.counts),
@@ -189,6 +255,27 @@ def _factorize_sorted(ids: pd.Series) -> tuple[np.ndarray | None, object]:
         return pd.factorize(ids, sort=True)
     except TypeError:
         return None, None
+
+
+def _sort_codes(values: pd.Series | pd.Index) -> np.ndarray:
+    """Integer codes that sort like ``values`` (numbers by value, anything else as text)."""
+    try:
+        codes, _ = pd.factorize(values, sort=True)
+    except TypeError:
+        codes, _ = pd.factorize(pd.Index(values).astype(str), sort=True)
+    return np.asarray(codes)
+
+
+def _id_order(ids: pd.Series) -> np.ndarray:
+    """Rows sorted by unique unit id (ids that do not sort among themselves: as text)."""
+    return np.argsort(_sort_codes(ids), kind="stable")
+
+
+def _content_order(data: pd.DataFrame, columns: list[str]) -> np.ndarray:
+    """Rows sorted by their contents in ``columns`` (first column first), then by index."""
+    keys = [_sort_codes(data.index)]
+    keys += [_sort_codes(data[c]) for c in reversed(columns)]
+    return np.lexsort(keys)
 
 
 def _unit_means(values: pd.Series, codes: np.ndarray, counts: np.ndarray) -> np.ndarray:
@@ -314,6 +401,16 @@ class UnitCovariateModel(Model):
     def _true_effect(
         self, prepared: Any, effects: pd.DataFrame, params: Mapping[str, Any]
     ) -> float | None: ...
+
+    def sample_size(self, data: pd.DataFrame, params: Mapping[str, Any]) -> int:
+        """Independent observations the inference rests on: the analysis units (treated plus
+        control; rows, or distinct ``unit_column`` values when they repeat)."""
+        return self._table(data, params).n_units
+
+    def check_minimum(self, data: pd.DataFrame, params: Mapping[str, Any]) -> None:
+        """Raise :class:`ModelError` unless the data hold at least :data:`MIN_PER_ARM` treated
+        and control units (and the columns the model needs), naming the field and the counts."""
+        self._table(data, params).units()
 
     def fit(self, data: pd.DataFrame, params: Mapping[str, Any]) -> ModelFit:
         return self._fit(self._prepare(self._table(data, params), params), params)

@@ -6,19 +6,30 @@ formula : str, required
     R-style formula such as ``"revenue ~ enriched + price"``.
 treatment_column : str, optional
     The variable whose coefficient is the effect. When absent, the first of ``treatment``,
-    ``enriched``, ``treated`` that appears on the right-hand side is used, or the only
+    ``enriched``, ``treated``, ``treat`` that appears on the right-hand side is used, or the only
     right-hand-side variable; otherwise the fit fails asking for ``treatment_column``. The term is
     found **by name** (``enriched`` or ``enriched[T.True]``), never by position.
 cov_type : str, optional
     statsmodels covariance: ``nonrobust``, ``HC0``..``HC3``, ``cluster`` or ``HAC``. Default
     (absent or ``auto``): ``cluster`` by unit when the data hold several rows per unit
-    (``unit_column`` if present in the data, else ``product_id``), otherwise ``nonrobust``.
-    Product-day rows of one product are not independent, so clustering is the honest default.
+    (``unit_column`` if present in the data, else ``product_id``), otherwise ``HC2``.
+    Product-day rows of one product are not independent, so clustering is the honest default;
+    with one row per unit HC2 is the standard randomized-experiment variance: for
+    ``y ~ treatment`` it equals Neyman's ``s_t^2/n_t + s_c^2/n_c`` (Imbens & Rubin 2015, ch. 6;
+    Lin 2013 with covariates), which does not assume equal variances in the two arms.
 cov_kwds : dict, optional
     Passed to statsmodels; for ``cluster`` ``groups`` may name a column.
 use_t : bool, optional
     t or normal reference distribution. Default t for ``auto``, ``nonrobust`` and ``cluster``
-    (with ``cluster``, t with #clusters - 1 degrees of freedom), normal for HC and HAC.
+    (with ``cluster``, t with #clusters - 1 degrees of freedom; with ``auto`` on one row per
+    unit, HC2 with residual degrees of freedom), normal for explicit HC and HAC.
+
+Sample size and minimum
+-----------------------
+``sample_size``: the independent observations, i.e. the clusters when the covariance is
+clustered (``auto`` on repeated units, or ``cluster``), else the rows. ``check_minimum``: a 0/1
+treatment needs at least 2 treated and 2 control observations (clusters when clustered: units
+with and without a treated row); the contract's ``sample_size >= 30`` is MEASURE's check.
 
 Only these keys reach statsmodels (upstream forwarded every unknown key, bug B12).
 
@@ -45,15 +56,15 @@ from impact_assets.measure.models._data import (
     binary_treatment,
     require_both_groups,
     require_columns,
-    require_min_units,
     require_no_missing,
 )
 from impact_assets.measure.models._params import get_bool, get_choice, get_str, param_error
+from impact_assets.measure.models._units import require_arm_minimum
 from impact_assets.measure.models.base import Model, ModelError, ModelFit, register_model
 
 NAME = "experiment"
 #: Right-hand-side names taken as the treatment when ``treatment_column`` is not set.
-TREATMENT_NAMES = ("treatment", "enriched", "treated")
+TREATMENT_NAMES = ("treatment", "enriched", "treated", "treat")
 COV_TYPES = ("auto", "nonrobust", "hc0", "hc1", "hc2", "hc3", "cluster", "hac")
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")
 
@@ -177,7 +188,7 @@ class Experiment(Model):
         if cov_type == "auto":
             unit, unit_codes = self._unit_codes(data, params)
             if unit is None:
-                return "nonrobust", {}
+                return "HC2", {}
             cov_type, kwds = "cluster", {"groups": unit}
         statsmodels_name = {"nonrobust": "nonrobust", "cluster": "cluster", "hac": "HAC"}.get(
             cov_type, cov_type.upper()
@@ -203,6 +214,50 @@ class Experiment(Model):
             raise ModelError(f"{NAME}: parameter 'cov_kwds' needs 'maxlags' for cov_type HAC")
         return statsmodels_name, kwds
 
+    def _clusters(self, data: pd.DataFrame, params: Mapping[str, Any]) -> np.ndarray | None:
+        """Cluster codes when the covariance is clustered, else ``None`` (rows independent)."""
+        if params["cov_type"] == "auto":
+            return self._unit_codes(data, params)[1]
+        if params["cov_type"] != "cluster":
+            return None
+        groups = params["cov_kwds"].get("groups")
+        if groups is None:
+            groups = next(
+                (c for c in (params["unit_column"], "product_id") if c in data.columns), None
+            )
+        if isinstance(groups, str) and groups in data.columns:
+            return pd.factorize(data[groups])[0]
+        return None
+
+    def sample_size(self, data: pd.DataFrame, params: Mapping[str, Any]) -> int:
+        """Clusters when the covariance is clustered, else rows (see the module docstring)."""
+        clusters = self._clusters(data, params)
+        return len(data) if clusters is None else int(np.unique(clusters).size)
+
+    def check_minimum(self, data: pd.DataFrame, params: Mapping[str, Any]) -> None:
+        """At least 2 treated and 2 control observations (clusters when clustered) for a 0/1
+        treatment; raises :class:`ModelError` naming the treatment column and the counts."""
+        treatment = self._treatment_variable(params)
+        require_columns(data, [treatment], NAME)
+        require_no_missing(data, [treatment], NAME)
+        series = data[treatment]
+        if not (pd.api.types.is_bool_dtype(series) or series.isin((0, 1)).all()):
+            return
+        treated = binary_treatment(data, treatment, NAME)
+        clusters = self._clusters(data, params)
+        if clusters is None:
+            require_arm_minimum(treated, treatment, NAME, "rows")
+            return
+        require_both_groups(treated, treatment, NAME)
+        ever = np.bincount(clusters[clusters >= 0], weights=treated[clusters >= 0]) > 0
+        all_treated = np.bincount(clusters[clusters >= 0], weights=~treated[clusters >= 0]) == 0
+        n_t, n_c = int(ever.sum()), int((~all_treated).sum())
+        if n_t < 2 or n_c < 2:
+            raise ModelError(
+                f"{NAME}: treatment column {treatment!r} marks {n_t} clusters with treated rows "
+                f"and {n_c} with control rows; the model needs at least 2 of each"
+            )
+
     # -- Model API -------------------------------------------------------------------------
     def fit(self, data: pd.DataFrame, params: Mapping[str, Any]) -> ModelFit:
         formula = params["formula"]
@@ -210,9 +265,7 @@ class Experiment(Model):
         require_columns(data, [treatment], NAME)
         used = [c for c in _identifiers(formula) if c in data.columns]
         require_no_missing(data, used, NAME)
-        require_min_units(len(data), "rows", NAME)
-        if pd.api.types.is_bool_dtype(data[treatment]) or data[treatment].isin((0, 1)).all():
-            require_both_groups(binary_treatment(data, treatment, NAME), treatment, NAME)
+        self.check_minimum(data, params)
         cov_type, cov_kwds = self._covariance(data, params)
         try:
             # our own design for main-effects formulas, else patsy on the referenced columns;

@@ -39,6 +39,20 @@ of the bias correction, which matters when matches are poor (e.g. without replac
 ``se_method: naive`` gives upstream's ``sqrt(var_t/n_t + var_c/n_c)`` over the matched rows; it
 ignores reuse and, without bias correction, under-covers under confounding (for comparison only).
 
+Ties and determinism: the units are in a canonical order (``_units``), and with replacement
+every control at least as close as the ``ratio``-th nearest is a match (ties at that distance
+all used, each match weighing ``1 / #matches``, Abadie & Imbens 2006), so the result does not
+depend on row order. Controls with identical coordinates are searched and stored once, as a
+group: the ``matched_data_att`` artifact has one row per treated unit and matched group
+(``control_unit`` = the group's first unit id, ``n_controls`` its size, ``weight`` its share of
+the treated unit's imputed outcome, ``outcome_control`` the group's mean outcome).
+
+Defaults: :data:`impact_assets.measure.defaults.MATCHING_DEFAULTS`, shared by the config
+path, a direct call and the benchmarks. A caliper that drops units changes the estimand: the
+result's ``estimand`` then names it (e.g. "ATT on the 146 matched treated units (39 of 185
+dropped)"), ``diagnostics`` carry ``n_unmatched_treated``/``share_unmatched_treated`` and a
+warning, which EVALUATE's evidence scorer turns into lower confidence.
+
 CI: ``estimate -/+ t(n - 1) se`` with ``n`` the number of estimation units (matched units of
 the headline estimand); p-value: two-sided from the same t distribution. (The t reference is a
 small-sample adjustment; it is the normal interval for large ``n``.)
@@ -46,7 +60,7 @@ small-sample adjustment; it is the normal interval for large ``n``.)
 Parameters
 ----------
 treatment_column, covariate_columns : required.   dependent_variable : default ``revenue``.
-caliper : positive number or null (no caliper), default 0.2.   replace : bool, default false.
+caliper : positive number or null (no caliper), default null.   replace : bool, default true.
 ratio : int >= 1, default 1.   estimand : ``att`` (default), ``atc`` or ``ate`` (the headline).
 bias_correction : bool, default true.   distance : see above, default ``standardized``.
 se_method : ``abadie_imbens`` (default) or ``naive``.   unit_column : default ``product_id``.
@@ -54,6 +68,7 @@ se_method : ``abadie_imbens`` (default) or ``naive``.   unit_column : default ``
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -63,7 +78,14 @@ import pandas as pd
 from scipy.spatial import cKDTree
 from scipy.spatial.distance import cdist
 
-from impact_assets.measure.models._balance import balance_table, pooled_sd, propensity_logit
+from impact_assets.measure.defaults import MATCHING_DEFAULTS
+from impact_assets.measure.models._balance import (
+    balance_table,
+    balance_warning,
+    pooled_sd,
+    propensity_logit,
+    worst_covariate,
+)
 from impact_assets.measure.models._params import (
     get_bool,
     get_choice,
@@ -76,27 +98,98 @@ from impact_assets.measure.models._units import UnitCovariateModel, Units, UnitT
 from impact_assets.measure.models.base import ModelError, ModelFit, register_model
 
 NAME = "nearest_neighbour_matching"
+log = logging.getLogger("impact_assets.measure.models")
 #: Same-arm neighbours used to estimate the conditional outcome variance.
 VARIANCE_MATCHES = 2
 #: Units per regressor needed before the bias correction adds quadratic terms.
 UNITS_PER_PARAMETER = 5
+#: Distances within this relative (and absolute) tolerance of the M-th nearest are ties.
+TIE_RTOL = 1e-9
+TIE_ATOL = 1e-12
 
 
 @dataclass
 class _Direction:
-    """Matches from one arm (``source``) to the other (``target``)."""
+    """Matches from one arm (``source``) to groups of units of the other arm.
+
+    Target units with identical coordinates form one **group** (with replacement; without
+    replacement every target unit is its own group), so ties among identical units cost one
+    pair, not one per unit. Pair ``p`` matches source unit ``source[pair_row[p]]`` to every
+    member of group ``pair_group[p]``; a source unit's matches are the members of all its
+    groups, each weighing ``1 / n_matches`` (Abadie & Imbens 2006).
+    """
 
     source: np.ndarray  # unit indices of the matched-from arm
-    matches: np.ndarray  # (n_source, M) target unit indices, -1 where no match
-    distances: np.ndarray  # same shape, NaN where no match
+    pair_row: np.ndarray  # position in ``source`` of each pair (sorted: row, distance, group)
+    pair_group: np.ndarray  # group of each pair
+    pair_distance: np.ndarray  # distance of each pair
+    group_members: np.ndarray  # target unit indices, grouped (group g: start[g] .. + count[g])
+    group_start: np.ndarray
+    group_count: np.ndarray
 
     @property
     def n_matches(self) -> np.ndarray:
-        return (self.matches >= 0).sum(axis=1)
+        """Matched units per source unit (0: unmatched)."""
+        counts = self.group_count[self.pair_group].astype(float)
+        return np.bincount(self.pair_row, weights=counts, minlength=self.source.size)
 
     @property
     def retained(self) -> np.ndarray:
         return self.n_matches > 0
+
+    @property
+    def pair_weight(self) -> np.ndarray:
+        """Share of each pair's group in its source unit's imputation: count / n_matches."""
+        return self.group_count[self.pair_group] / self.n_matches[self.pair_row]
+
+    def group_mean(self, values: np.ndarray) -> np.ndarray:
+        """Mean of ``values`` (per unit) over each group's members."""
+        member_group = np.repeat(np.arange(self.group_count.size), self.group_count)
+        sums = np.bincount(member_group, weights=values[self.group_members])
+        return sums / self.group_count
+
+    def per_member(self, pair_values: np.ndarray, n_units: int) -> np.ndarray:
+        """Per unit: the sum over the pairs of its group of ``pair_values / group size``."""
+        group = np.bincount(
+            self.pair_group,
+            weights=pair_values / self.group_count[self.pair_group],
+            minlength=self.group_count.size,
+        )
+        out = np.zeros(n_units)
+        out[self.group_members] = np.repeat(group, self.group_count)
+        return out
+
+    @property
+    def matches(self) -> np.ndarray:
+        """``(n_source, width)`` matched unit indices, -1 padded (for inspection and tests)."""
+        members = [
+            self.group_members[self.group_start[g] : self.group_start[g] + self.group_count[g]]
+            for g in self.pair_group
+        ]
+        per_row: list[list[int]] = [[] for _ in range(self.source.size)]
+        for row, units in zip(self.pair_row, members, strict=True):
+            per_row[row].extend(int(u) for u in units)
+        width = max([1, *(len(r) for r in per_row)])
+        out = np.full((self.source.size, width), -1)
+        for i, row in enumerate(per_row):
+            out[i, : len(row)] = row
+        return out
+
+
+def _singletons(
+    source: np.ndarray, target: np.ndarray, rows: np.ndarray, cols: np.ndarray, d: np.ndarray
+) -> _Direction:
+    """A direction whose groups are the single target units (``cols`` index ``target``)."""
+    order = np.lexsort((cols, d, rows))
+    return _Direction(
+        source,
+        rows[order],
+        cols[order],
+        d[order],
+        target,
+        np.arange(target.size),
+        np.ones(target.size, dtype=int),
+    )
 
 
 def _coordinates(units: Units, distance: str) -> np.ndarray:
@@ -122,11 +215,7 @@ def _match(
     limit = np.inf if caliper is None else caliper * np.sqrt(Z.shape[1])
     k = min(ratio, target.size)
     if replace:
-        dist, idx = cKDTree(Z[target]).query(Z[source], k=k)
-        dist, idx = dist.reshape(source.size, k), idx.reshape(source.size, k)
-        matches = np.where(dist <= limit, target[idx], -1)
-        dist = np.where(dist <= limit, dist, np.nan)
-        return _Direction(source, matches, dist)
+        return _match_with_ties(Z, source, target, k, limit)
     # Greedy without replacement, closest pair first. Done in vectorized rounds: a pair whose
     # members are each other's nearest available partner is exactly the pair the sequential
     # closest-first greedy would take, so every round assigns all such mutual-nearest pairs.
@@ -149,7 +238,43 @@ def _match(
         filled[r] += 1
         cost[:, c] = np.inf
         cost[r[filled[r] >= k], :] = np.inf
-    return _Direction(source, matches, dist)
+    rows, slots = np.nonzero(matches >= 0)
+    cols = np.searchsorted(target, matches[rows, slots])
+    return _singletons(source, target, rows, cols, dist[rows, slots])
+
+
+def _match_with_ties(
+    Z: np.ndarray, source: np.ndarray, target: np.ndarray, k: int, limit: float
+) -> _Direction:
+    """Every target within the ``k``-th nearest distance of each source unit (Abadie & Imbens
+    2006: ``J_M(i)`` holds all units at least as close as the M-th match, so ties are all used
+    and each match weighs ``1/#J_M(i)``), then those beyond the caliper ``limit`` removed.
+
+    Distances equal up to :data:`TIE_RTOL` count as ties, so that two controls at the same
+    distance are both used whatever their position; the result does not depend on row order.
+    Target units with identical coordinates are searched once, as a group.
+    """
+    points, inverse, counts = np.unique(Z[target], axis=0, return_inverse=True, return_counts=True)
+    inverse = inverse.ravel()
+    members = target[np.argsort(inverse, kind="stable")]
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    tree = cKDTree(points)
+    n_near = min(k, points.shape[0])
+    dist, idx = tree.query(Z[source], k=n_near)
+    dist, idx = dist.reshape(source.size, n_near), idx.reshape(source.size, n_near)
+    # the k-th nearest *unit*: the first group at which the running unit count reaches k
+    reached = np.cumsum(counts[idx], axis=1) >= min(k, target.size)
+    kth = dist[np.arange(source.size), reached.argmax(axis=1)]
+    radius = kth * (1.0 + TIE_RTOL) + TIE_ATOL
+    balls = tree.query_ball_point(Z[source], r=radius)
+    sizes = np.fromiter((len(b) for b in balls), dtype=int, count=source.size)
+    rows = np.repeat(np.arange(source.size), sizes)
+    groups = np.fromiter((g for b in balls for g in b), dtype=int, count=int(sizes.sum()))
+    d = np.sqrt(((Z[source][rows] - points[groups]) ** 2).sum(axis=1))
+    keep = d <= limit
+    rows, groups, d = rows[keep], groups[keep], d[keep]
+    order = np.lexsort((groups, d, rows))
+    return _Direction(source, rows[order], groups[order], d[order], members, starts, counts)
 
 
 def _series_design(X: np.ndarray, n_arm: int) -> np.ndarray:
@@ -257,27 +382,27 @@ def _estimate(
     for direction, sign in directions:
         keep = direction.retained
         src = direction.source[keep]
-        matches = direction.matches[keep]
-        m_i = (matches >= 0).sum(axis=1).astype(float)
-        valid = matches >= 0
-        safe = np.where(valid, matches, 0)
-        y_match = np.where(valid, units.y[safe], 0.0)
-        contrib = np.where(valid, 1.0 / m_i[:, None], 0.0)
+        w = direction.pair_weight
+        rows = direction.pair_row
+        values = direction.group_mean(units.y)[direction.pair_group]
         if bias is not None:
             model = bias[sign < 0]
             fitted = model.fitted
-            y_match = np.where(valid, y_match + fitted[src][:, None] - fitted[safe], 0.0)
+            values = values - direction.group_mean(fitted)[direction.pair_group]
+        imputed = np.bincount(rows, weights=w * values, minlength=direction.source.size)[keep]
+        match_weight = direction.per_member(w, n)
+        if bias is not None:
+            imputed = imputed + fitted[src]
             # sum_i (phi(X_i) - sum_j w_ij phi(X_j)) times the coefficient map
-            match_weight = np.zeros(n)
-            np.add.at(match_weight, safe[valid], contrib[valid])
             gap = model.design[src].sum(axis=0) - match_weight @ model.design
             weights_c[model.arm] += gap @ model.pinv
-        imputed = y_match.sum(axis=1) / m_i
         effects.append(sign * (units.y[src] - imputed))
         r[src] += 1.0
-        np.add.at(weights_c, safe[valid], contrib[valid])
-        np.add.at(s, safe[valid], (contrib**2)[valid])
-        naive_parts.append((units.y[src], units.y[safe[valid]]))
+        weights_c += match_weight
+        s += direction.per_member(w**2 / direction.group_count[direction.pair_group], n)
+        # the matched outcomes with their multiplicity (times each unit is a match)
+        times = direction.per_member(direction.group_count[direction.pair_group], n)
+        naive_parts.append((units.y[src], times))
     d = np.concatenate(effects)
     n_est = d.size
     if n_est == 0:
@@ -286,16 +411,37 @@ def _estimate(
     if se_method == "naive":
         if len(naive_parts) != 1:
             return _Estimate(tau, None, n_est)
-        own, matched = naive_parts[0]
-        if own.size < 2 or matched.size < 2:
+        own, times = naive_parts[0]
+        size = float(times.sum())
+        if own.size < 2 or size < 2:
             return _Estimate(tau, None, n_est)
-        se = float(np.sqrt(own.var(ddof=1) / own.size + matched.var(ddof=1) / matched.size))
+        mean = float(times @ units.y) / size
+        matched_var = float(times @ (units.y - mean) ** 2) / (size - 1)
+        se = float(np.sqrt(own.var(ddof=1) / own.size + matched_var / size))
         return _Estimate(tau, se, n_est)
     c = r + weights_c
     pairs = float(np.sum((d - tau) ** 2))
     total = pairs + float((c**2 - r - s) @ sigma2)
     variance = (total if total > 0 else pairs) / n_est**2
     return _Estimate(tau, float(np.sqrt(variance)), n_est)
+
+
+def _estimand_name(estimand: str, n_out_t: int, n_t: int, n_out_c: int, n_c: int) -> str:
+    """What the estimate is the effect on, once a caliper has dropped units."""
+    if estimand == "att":
+        if not n_out_t:
+            return "ATT"
+        return f"ATT on the {n_t - n_out_t} matched treated units ({n_out_t} of {n_t} dropped)"
+    if estimand == "atc":
+        if not n_out_c:
+            return "ATC"
+        return f"ATC on the {n_c - n_out_c} matched control units ({n_out_c} of {n_c} dropped)"
+    if not (n_out_t or n_out_c):
+        return "ATE"
+    return (
+        f"ATE on the {n_t - n_out_t + n_c - n_out_c} matched units ({n_out_t} of {n_t} "
+        f"treated and {n_out_c} of {n_c} control units dropped)"
+    )
 
 
 @dataclass
@@ -314,30 +460,33 @@ class NearestNeighbourMatching(UnitCovariateModel):
     name = NAME
 
     def validate_params(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        d = MATCHING_DEFAULTS
         return {
             "treatment_column": get_str(params, "treatment_column", NAME, required=True),
             "covariate_columns": get_str_list(params, "covariate_columns", NAME, required=True),
             "dependent_variable": get_str(params, "dependent_variable", NAME, default="revenue"),
-            "caliper": get_positive_number(params, "caliper", NAME, default=None),
-            "replace": get_bool(params, "replace", NAME, default=False),
-            "ratio": get_int(params, "ratio", NAME, default=1),
+            "caliper": get_positive_number(params, "caliper", NAME, default=d["caliper"]),
+            "replace": get_bool(params, "replace", NAME, default=d["replace"]),
+            "ratio": get_int(params, "ratio", NAME, default=d["ratio"]),
             "estimand": get_choice(
-                params, "estimand", NAME, choices=("att", "atc", "ate"), default="att"
+                params, "estimand", NAME, choices=("att", "atc", "ate"), default=d["estimand"]
             ),
-            "bias_correction": get_bool(params, "bias_correction", NAME, default=True),
+            "bias_correction": get_bool(
+                params, "bias_correction", NAME, default=d["bias_correction"]
+            ),
             "distance": get_choice(
                 params,
                 "distance",
                 NAME,
                 choices=("standardized", "mahalanobis", "propensity"),
-                default="standardized",
+                default=d["distance"],
             ),
             "se_method": get_choice(
                 params,
                 "se_method",
                 NAME,
                 choices=("abadie_imbens", "naive"),
-                default="abadie_imbens",
+                default=d["se_method"],
             ),
             "unit_column": get_str(params, "unit_column", NAME, default="product_id"),
         }
@@ -396,24 +545,25 @@ class NearestNeighbourMatching(UnitCovariateModel):
         reference = pooled_sd(units.X, units.treated)
         before = balance_table(units.X, units.names, units.treated, reference_sd=reference)
         weights = np.zeros(len(units.y))
-        keep = att_dir.retained
-        weights[att_dir.source[keep]] = 1.0
-        m = att_dir.matches[keep]
-        valid = m >= 0
-        np.add.at(weights, m[valid], (1.0 / valid.sum(axis=1, keepdims=True) * valid)[valid])
+        weights[att_dir.source[att_dir.retained]] = 1.0
+        weights += att_dir.per_member(att_dir.pair_weight, len(units.y))
         after = balance_table(units.X, units.names, units.treated, weights, reference)
-        rows = np.repeat(np.arange(m.shape[0]), m.shape[1])[valid.ravel()]
+        groups = att_dir.pair_group
+        first = att_dir.group_members[att_dir.group_start[groups]]
+        source_units = att_dir.source[att_dir.pair_row]
         matched = pd.DataFrame(
             {
-                "treated_unit": units.ids[att_dir.source[keep]][rows],
-                "control_unit": units.ids[m[valid]],
-                "distance": att_dir.distances[keep][valid],
-                "weight": (1.0 / valid.sum(axis=1))[rows],
-                "outcome_treated": units.y[att_dir.source[keep]][rows],
-                "outcome_control": units.y[m[valid]],
+                "treated_unit": units.ids[source_units],
+                "control_unit": units.ids[first],
+                "n_controls": att_dir.group_count[groups],
+                "distance": att_dir.pair_distance,
+                "weight": att_dir.pair_weight,
+                "outcome_treated": units.y[source_units],
+                "outcome_control": att_dir.group_mean(units.y)[groups],
             }
         )
         n_unmatched = int((~att_dir.retained).sum())
+        n_unmatched_c = int((~atc_dir.retained).sum())
         n_t, n_c = int(units.treated.sum()), int((~units.treated).sum())
         se_text = (
             "Abadie-Imbens (2006) variance with match-count term"
@@ -421,6 +571,39 @@ class NearestNeighbourMatching(UnitCovariateModel):
             else "naive two-sample SE over matched rows (ignores reuse of controls)"
         )
         bc_text = "bias-corrected (Abadie-Imbens 2011)" if mu is not None else "no bias correction"
+        dropped = {
+            "att": n_unmatched,
+            "atc": n_unmatched_c,
+            "ate": n_unmatched + n_unmatched_c,
+        }[estimand]
+        reported = _estimand_name(estimand, n_unmatched, n_t, n_unmatched_c, n_c)
+        warnings = []
+        if dropped:
+            warnings.append(
+                f"{NAME}: parameter 'caliper' ({params['caliper']}) left {n_unmatched} of {n_t} "
+                f"treated and {n_unmatched_c} of {n_c} control units without a match; the "
+                f"estimate is the {reported}, not the {estimand.upper()} of the whole sample"
+            )
+            log.warning(warnings[-1])
+        smd_after, worst = worst_covariate(after)
+        poor = balance_warning(NAME, smd_after, worst)
+        if poor:
+            warnings.append(poor)
+        diagnostics = {
+            "n_observations": len(units.y),
+            "n_treated": n_t,
+            "n_control": n_c,
+            "max_abs_smd_before": float(np.max(np.abs(before["smd"]))),
+            "max_abs_smd_after": smd_after,
+            "balance_poor": poor is not None,
+            "n_unmatched_treated": n_unmatched,
+            "n_unmatched_control": n_unmatched_c,
+            "share_unmatched_treated": n_unmatched / n_t,
+            "estimand_reported": reported,
+            "ci_method": f"t interval (df = matched units - 1); {bc_text}; {se_text}",
+        }
+        if warnings:
+            diagnostics["warnings"] = warnings
         return ModelFit(
             model_type=NAME,
             effect_estimate=float(head.effect),
@@ -428,7 +611,7 @@ class NearestNeighbourMatching(UnitCovariateModel):
             ci_upper=upper,
             p_value=p_value,
             standard_error=head.se,
-            estimand=estimand,
+            estimand=estimand if not dropped else reported,
             n_observations=len(units.y),
             model_params={
                 "dependent_variable": params["dependent_variable"],
@@ -458,14 +641,7 @@ class NearestNeighbourMatching(UnitCovariateModel):
                 "replace": params["replace"],
                 "ratio": params["ratio"],
             },
-            diagnostics={
-                "n_observations": len(units.y),
-                "max_abs_smd_before": float(np.max(np.abs(before["smd"]))),
-                "max_abs_smd_after": float(np.max(np.abs(after["smd"]))),
-                "n_unmatched_treated": n_unmatched,
-                "n_unmatched_control": int((~atc_dir.retained).sum()),
-                "ci_method": f"t interval (df = matched units - 1); {bc_text}; {se_text}",
-            },
+            diagnostics=diagnostics,
             artifacts={
                 "matched_data_att": matched,
                 "balance_before": before,

@@ -4,17 +4,30 @@ Method
 ------
 Units are products (rows aggregated per ``unit_column``, see ``_units``).
 
-1. Strata (``stratify_on``):
-   * ``propensity`` (default): ``n_strata`` quantile bins of the estimated logit propensity
-     score (logistic regression of the treatment on the covariates, categorical covariates as
-     dummies);
+1. Common support and strata (``stratify_on``):
+   * ``propensity`` (default): the score is the estimated logit propensity (logistic regression
+     of the treatment on the covariates, categorical covariates as dummies). With ``trim: true``
+     (default) the sample is first trimmed to common support (Dehejia & Wahba 1999; Imbens &
+     Rubin 2015, ch. 14 and 17): for the ATT, controls whose score lies outside the range of
+     the treated units' scores are dropped (no treated unit is dropped, so the estimand stays
+     the ATT); for the ATE, units outside the overlap of the two score ranges are dropped (the
+     estimand becomes the ATE on common support). Strata are then ``n_strata`` quantile bins of
+     the **treated units' scores** for the ATT (so every stratum holds about the same number of
+     treated units, as ``PROC PSMATCH``'s ``KEY=TREATED``), of all kept units' scores for the
+     ATE. A stratum left without treated or without control units is merged into its
+     neighbour (the next lower one; the lowest into the next higher) until every stratum holds
+     both; ``n_strata_merged`` counts the merges. Imbens & Rubin's further rule of splitting a
+     block while the score still differs between the groups inside it is not applied; the
+     balance diagnostics below show whether the blocks are fine enough.
    * ``covariates``: upstream behaviour, each covariate cut into ``n_strata`` quantile bins and
-     the bins crossed (up to ``n_strata ** k`` strata).
+     the bins crossed (up to ``n_strata ** k`` strata); no trimming or merging.
    Duplicate quantile edges collapse, so a constant score gives one stratum.
-2. A stratum without treated or without control units is **dropped** (no common support); the
-   count and the share of units dropped are reported, and the estimand becomes the effect over
-   the units in the kept strata (``true_effect`` uses the same units). If every stratum is
-   dropped the fit fails (no overlap); upstream silently returned 0.
+2. A stratum without treated or without control units (only possible with ``covariates``
+   strata) is **dropped** (no common support); the count and ``share_dropped`` (the share of
+   the estimand's units, treated for the ATT and all for the ATE, that were trimmed or fell in
+   dropped strata; trimmed controls do not count for the ATT) are reported, and the estimand becomes the effect over the
+   units kept (``true_effect`` uses the same units). If every stratum is dropped the fit fails
+   (no overlap); upstream silently returned 0.
 3. Per kept stratum ``s``: with ``regression_adjustment: true`` (default) the effect is the
    treatment coefficient of an OLS of the outcome on ``[1, treatment, covariates]`` within the
    stratum, with an HC2 robust variance; this removes the confounding left within a stratum.
@@ -25,17 +38,24 @@ Units are products (rows aggregated per ``unit_column``, see ``_units``).
 4. Aggregate: ``tau = sum_s w_s tau_s``, ``w_s`` proportional to the treated count (ATT) or the
    stratum size (ATE); stratified standard error ``sqrt(sum_s w_s^2 var_s)``; normal 95% CI and
    two-sided p-value.
+5. Balance: max |standardized mean difference| of the covariates before and after (the
+   stratum weights of step 4, SD of the whole sample as denominator) in ``diagnostics``; above
+   0.25 (Stuart 2010) the result carries a warning (``diagnostics["warnings"]``, also logged)
+   and EVALUATE's evidence scorer lowers its confidence (``_balance``).
 
 Parameters
 ----------
 treatment_column, covariate_columns : required.   dependent_variable : default ``revenue``.
 n_strata : int >= 1, default 5.   estimand : ``att`` (default) or ``ate``.
-stratify_on : ``propensity`` (default) or ``covariates``.
+stratify_on : ``propensity`` (default) or ``covariates``.   trim : bool, default true.
 regression_adjustment : bool, default true.   unit_column : default ``product_id``.
+Defaults: :data:`impact_assets.measure.defaults.SUBCLASSIFICATION_DEFAULTS` (shared by the
+config path, a direct call and the benchmarks).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -43,7 +63,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from impact_assets.measure.models._balance import balance_table, pooled_sd, propensity_logit
+from impact_assets.measure.defaults import SUBCLASSIFICATION_DEFAULTS
+from impact_assets.measure.models._balance import (
+    balance_table,
+    balance_warning,
+    pooled_sd,
+    propensity_logit,
+    worst_covariate,
+)
 from impact_assets.measure.models._data import normal_interval, normal_p_value
 from impact_assets.measure.models._params import (
     get_bool,
@@ -56,21 +83,79 @@ from impact_assets.measure.models._units import UnitCovariateModel, Units, UnitT
 from impact_assets.measure.models.base import ModelError, ModelFit, register_model
 
 NAME = "subclassification"
+log = logging.getLogger("impact_assets.measure.models")
 
 
-def _quantile_bins(values: np.ndarray, n_bins: int) -> np.ndarray:
-    """Bin index 0..B-1 of each value for ``n_bins`` quantile bins (duplicate edges merged)."""
-    edges = np.unique(np.quantile(values, np.linspace(0, 1, n_bins + 1)[1:-1]))
+def _quantile_bins(
+    values: np.ndarray, n_bins: int, reference: np.ndarray | None = None
+) -> np.ndarray:
+    """Bin index 0..B-1 of each value for ``n_bins`` quantile bins of ``reference`` (default:
+    of ``values``); duplicate edges merged."""
+    base = values if reference is None else reference
+    edges = np.unique(np.quantile(base, np.linspace(0, 1, n_bins + 1)[1:-1]))
     return np.searchsorted(edges, values, side="right")
 
 
-def _strata(units: Units, params: Mapping[str, Any]) -> np.ndarray:
+def _merge_unsupported(strata: np.ndarray, treated: np.ndarray) -> tuple[np.ndarray, int]:
+    """Merge ordered strata lacking treated or control units into a neighbour (the next lower
+    one; the lowest into the next higher) until all hold both arms; relabel 0..S-1."""
+    labels = list(np.unique(strata))
+    members = {s: strata == s for s in labels}
+    merged = 0
+    while len(labels) > 1:
+        bad = [
+            i
+            for i, s in enumerate(labels)
+            if not treated[members[s]].any() or treated[members[s]].all()
+        ]
+        if not bad:
+            break
+        i = bad[0]
+        j = i - 1 if i > 0 else i + 1
+        keep, gone = labels[min(i, j)], labels[max(i, j)]
+        members[keep] = members[keep] | members.pop(gone)
+        labels.remove(gone)
+        merged += 1
+    out = np.full(strata.shape, -1)
+    for new, s in enumerate(labels):
+        out[members[s]] = new
+    return out, merged
+
+
+@dataclass
+class _Strata:
+    strata: np.ndarray  # stratum per unit, -1 for units trimmed from common support
+    n_trimmed: int
+    n_merged: int
+
+
+def _strata(units: Units, params: Mapping[str, Any]) -> _Strata:
     n_strata = params["n_strata"]
-    if params["stratify_on"] == "propensity":
-        return _quantile_bins(propensity_logit(units.X, units.treated), n_strata)
-    bins = np.column_stack([_quantile_bins(col, n_strata) for col in units.X.T])
-    _, labels = np.unique(bins, axis=0, return_inverse=True)
-    return labels.ravel()
+    treated = units.treated
+    if params["stratify_on"] != "propensity":
+        bins = np.column_stack([_quantile_bins(col, n_strata) for col in units.X.T])
+        _, labels = np.unique(bins, axis=0, return_inverse=True)
+        return _Strata(labels.ravel(), 0, 0)
+    score = propensity_logit(units.X, treated)
+    keep = np.ones(score.shape, dtype=bool)
+    if params["trim"]:
+        lo_t, hi_t = score[treated].min(), score[treated].max()
+        if params["estimand"] == "att":
+            keep = treated | ((score >= lo_t) & (score <= hi_t))
+        else:
+            lo = max(lo_t, score[~treated].min())
+            hi = min(hi_t, score[~treated].max())
+            keep = (score >= lo) & (score <= hi)
+    strata = np.full(score.shape, -1)
+    if keep.any():
+        reference = score[keep & treated] if params["estimand"] == "att" else score[keep]
+        if reference.size == 0:
+            reference = score[keep]
+        strata[keep] = _quantile_bins(score[keep], n_strata, reference)
+        strata[keep], n_merged = _merge_unsupported(strata[keep], treated[keep])
+    else:
+        n_merged = 0
+    return _Strata(strata, int((~keep).sum()), n_merged)
 
 
 def _within_regression(y: np.ndarray, w: np.ndarray, X: np.ndarray) -> tuple[float, float]:
@@ -93,6 +178,8 @@ class _Prepared:
     strata: np.ndarray
     labels: np.ndarray
     kept: np.ndarray
+    n_trimmed: int
+    n_merged: int
 
 
 @register_model
@@ -102,34 +189,40 @@ class Subclassification(UnitCovariateModel):
     name = NAME
 
     def validate_params(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        d = SUBCLASSIFICATION_DEFAULTS
         return {
             "treatment_column": get_str(params, "treatment_column", NAME, required=True),
             "covariate_columns": get_str_list(params, "covariate_columns", NAME, required=True),
             "dependent_variable": get_str(params, "dependent_variable", NAME, default="revenue"),
-            "n_strata": get_int(params, "n_strata", NAME, default=5),
-            "estimand": get_choice(params, "estimand", NAME, choices=("att", "ate"), default="att"),
+            "n_strata": get_int(params, "n_strata", NAME, default=d["n_strata"]),
+            "estimand": get_choice(
+                params, "estimand", NAME, choices=("att", "ate"), default=d["estimand"]
+            ),
             "stratify_on": get_choice(
                 params,
                 "stratify_on",
                 NAME,
                 choices=("propensity", "covariates"),
-                default="propensity",
+                default=d["stratify_on"],
             ),
-            "regression_adjustment": get_bool(params, "regression_adjustment", NAME, default=True),
+            "trim": get_bool(params, "trim", NAME, default=d["trim"]),
+            "regression_adjustment": get_bool(
+                params, "regression_adjustment", NAME, default=d["regression_adjustment"]
+            ),
             "unit_column": get_str(params, "unit_column", NAME, default="product_id"),
         }
 
     def _prepare(self, table: UnitTable, params: Mapping[str, Any]) -> _Prepared:
         """Units, strata and the kept strata: what the fit and the true effect share."""
         units = table.units()
-        strata = _strata(units, params)
-        labels, kept = self._kept(units, strata)
-        return _Prepared(table, units, strata, labels, kept)
+        made = _strata(units, params)
+        labels, kept = self._kept(units, made.strata)
+        return _Prepared(table, units, made.strata, labels, kept, made.n_trimmed, made.n_merged)
 
     @staticmethod
     def _kept(units: Units, strata: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Stratum labels and a bool per label: does it hold both arms?"""
-        labels = np.unique(strata)
+        labels = np.unique(strata[strata >= 0])
         n_t = np.array([units.treated[strata == s].sum() for s in labels])
         n_all = np.array([(strata == s).sum() for s in labels])
         return labels, (n_t > 0) & (n_t < n_all)
@@ -215,8 +308,33 @@ class Subclassification(UnitCovariateModel):
                 unit_weights[member & ~w] = (n_t + n_c) / n_c
         after = balance_table(X, units.names, w, unit_weights, reference)
         n_dropped = int((~kept).sum())
-        share_dropped = float(1.0 - in_kept.mean())
         n_t_all, n_c_all = int(w.sum()), int((~w).sum())
+        # the units of the estimand left out (treated for the ATT, all units for the ATE)
+        target = w if params["estimand"] == "att" else np.ones_like(w)
+        n_out = int((target & ~in_kept).sum())
+        share_dropped = n_out / int(target.sum())
+        if n_out == 0:
+            estimand = params["estimand"]
+        elif params["estimand"] == "att":
+            estimand = (
+                f"ATT on the {n_t_all - n_out} treated units in strata with controls "
+                f"({n_out} of {n_t_all} dropped)"
+            )
+        else:
+            estimand = (
+                f"ATE on the {len(y) - n_out} units in common support ({n_out} of {len(y)} dropped)"
+            )
+        smd_after, worst = worst_covariate(after)
+        warnings = []
+        poor = balance_warning(NAME, smd_after, worst)
+        if poor:
+            warnings.append(poor)
+        if n_out:
+            warnings.append(
+                f"{NAME}: {n_out} of {int(target.sum())} units of the {params['estimand'].upper()}"
+                f" lie outside common support; the estimate is the {estimand}"
+            )
+            log.warning(warnings[-1])
         return ModelFit(
             model_type=NAME,
             effect_estimate=effect,
@@ -224,7 +342,7 @@ class Subclassification(UnitCovariateModel):
             ci_upper=upper,
             p_value=p_value,
             standard_error=se if lower is not None else None,
-            estimand=params["estimand"],
+            estimand=estimand,
             n_observations=len(y),
             model_params={
                 "dependent_variable": params["dependent_variable"],
@@ -232,6 +350,7 @@ class Subclassification(UnitCovariateModel):
                 "covariate_columns": list(params["covariate_columns"]),
                 "n_strata": params["n_strata"],
                 "stratify_on": params["stratify_on"],
+                "trim": params["trim"],
                 "regression_adjustment": params["regression_adjustment"],
             },
             impact_estimates={
@@ -252,11 +371,16 @@ class Subclassification(UnitCovariateModel):
             },
             diagnostics={
                 "n_observations": len(y),
+                "n_treated": n_t_all,
+                "n_control": n_c_all,
                 "n_strata": int(kept.sum()),
                 "n_strata_dropped": n_dropped,
+                "n_strata_merged": prepared.n_merged,
+                "n_trimmed": prepared.n_trimmed,
                 "share_dropped": share_dropped,
                 "max_abs_smd_before": float(np.max(np.abs(before["smd"]))),
-                "max_abs_smd_after": float(np.max(np.abs(after["smd"]))),
+                "max_abs_smd_after": smd_after,
+                "balance_poor": poor is not None,
                 "ci_method": (
                     "normal interval; stratified SE sqrt(sum w_s^2 var_s) with "
                     + (
@@ -265,6 +389,7 @@ class Subclassification(UnitCovariateModel):
                         else "difference in means per stratum"
                     )
                 ),
+                **({"warnings": warnings} if warnings else {}),
             },
             artifacts={
                 "stratum_details": details,
