@@ -1,0 +1,251 @@
+"""Empirical-Bayes shrinkage of pilot returns across the portfolio (pure functions).
+
+Every initiative's pilot return is a noisy estimate. Funding the largest estimates and reporting
+them as forecasts overstates what the funded ones return (the optimizer's curse, Smith & Winkler
+2006). The remedy is to judge each estimate against what is typical across the portfolio: a
+normal prior over the true returns, estimated from all initiatives (empirical Bayes; Efron &
+Morris 1975, Efron 2010), and each initiative's posterior.
+
+Units. Initiatives differ in size, so the exchangeable quantity is the **return per unit of
+cost**, ``r_i = return_median_i / cost_i`` (money returned per unit of budget), with standard
+error ``s_i = se_i / cost_i``. Posterior money returns are ``cost_i`` times the posterior of
+``r_i``.
+
+Standard errors (``standard_error_of``), in money (times ``value_per_unit``):
+
+1. the measurement's own standard error when EVALUATE passed it through
+   (``details.standard_error``), else
+2. the confidence interval's half-width divided by ``z`` of the interval level (1.959964 for
+   95%), using the wider side for an asymmetric interval, else
+3. **no interval** (``metrics_approximation``, or any collapsed or zero-width interval): the
+   documented method-level prior uncertainty ``s_i = no_interval_relative_se * max(|r_i|,
+   median_j |r_j|)``. The default ``no_interval_relative_se = 1.0`` says that an estimate without
+   an interval may be off by its own size (for an approximation: the assumed response
+   coefficient may be off by 100%), and never by less than the portfolio's typical return. Such an
+   estimate is never treated as certain.
+
+Prior (method of moments, the estimator of the methods notes), over a group of ``n >= 3``
+initiatives: ``mu = mean(r)``, ``tau2 = max(0, var(r, ddof=1) - mean(s^2))``. ``prior="pooled"``
+uses one group; ``prior="method"`` one per ``model_type`` that has at least
+``MIN_METHOD_GROUP`` initiatives, the pooled prior for the rest. With fewer than 3 initiatives
+no prior can be estimated: the posterior is the estimate with its own standard error (flat
+prior, no shrinkage).
+
+Posterior (normal-normal, with the uncertainty of the estimated mean added, Morris 1983)::
+
+    B_i   = tau2 / (tau2 + s_i^2)                       (reliability)
+    m_i   = mu + B_i (r_i - mu)                         (posterior mean)
+    v_i   = B_i s_i^2 + (1 - B_i)^2 var(mu_hat),   var(mu_hat) = sum_j (tau2 + s_j^2) / n^2
+    scenarios: worst/best = m_i -/+ z sqrt(v_i)          (central interval at interval_level)
+
+With ``tau2 = 0`` every posterior mean is ``mu`` and its variance is ``var(mu_hat) > 0``: never a
+certainty.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from statistics import NormalDist
+from typing import Any
+
+import numpy as np
+
+#: Prior groupings.
+PRIORS = ("pooled", "method")
+#: ``prior="method"``: a method needs this many initiatives for a prior of its own.
+MIN_METHOD_GROUP = 5
+#: Fewest initiatives from which a prior is estimated.
+MIN_PRIOR_GROUP = 3
+#: Default method-level prior uncertainty of an estimate without an interval (relative).
+NO_INTERVAL_RELATIVE_SE = 1.0
+#: Default level of the intervals read (CI -> SE) and written (posterior scenarios).
+INTERVAL_LEVEL = 0.95
+
+
+class ShrinkageConfigError(ValueError):
+    """Bad shrinkage parameters; the message names the field."""
+
+
+def z_of(level: float) -> float:
+    """Two-sided normal quantile of a central interval at ``level`` (0.95 -> 1.959964)."""
+    return NormalDist().inv_cdf(0.5 + level / 2.0)
+
+
+def check_params(prior: Any, no_interval_relative_se: Any, interval_level: Any) -> None:
+    """Validate the shrinkage parameters (raise :class:`ShrinkageConfigError`)."""
+    if prior not in PRIORS:
+        raise ShrinkageConfigError(
+            f"ALLOCATE config: field 'prior': must be one of {list(PRIORS)}, got {prior!r}"
+        )
+    for name, value, low, high in (
+        ("no_interval_relative_se", no_interval_relative_se, 0.0, math.inf),
+        ("interval_level", interval_level, 0.0, 1.0),
+    ):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ShrinkageConfigError(
+                f"ALLOCATE config: field {name!r}: must be a number, got {value!r}"
+            )
+        if not (low < value < high) or not math.isfinite(value):
+            raise ShrinkageConfigError(
+                f"ALLOCATE config: field {name!r}: must be > {low:g}"
+                + (f" and < {high:g}" if math.isfinite(high) else "")
+                + f", got {value!r}"
+            )
+
+
+@dataclass(frozen=True)
+class Posterior:
+    """One initiative's shrinkage, per unit of cost and in money."""
+
+    initiative_id: str
+    method: str
+    cost: float
+    raw_return: float
+    se: float
+    se_source: str
+    prior_group: str
+    reliability: float
+    mean: float
+    sd: float
+    lower: float
+    upper: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "method": self.method,
+            "raw_return": self.raw_return,
+            "standard_error": self.se,
+            "se_source": self.se_source,
+            "prior_group": self.prior_group,
+            "reliability": self.reliability,
+            "posterior_mean": self.mean,
+            "posterior_sd": self.sd,
+            "posterior_interval": [self.lower, self.upper],
+        }
+
+
+@dataclass(frozen=True)
+class Prior:
+    """A normal prior over returns per unit of cost, and how it was estimated."""
+
+    mu: float | None
+    tau2: float | None
+    var_mu: float
+    n: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"mu": self.mu, "tau2": self.tau2, "tau": _sqrt(self.tau2), "n": self.n}
+
+
+def _sqrt(value: float | None) -> float | None:
+    return None if value is None else math.sqrt(value)
+
+
+def _get(item: Mapping[str, Any], key: str, default: Any = None) -> Any:
+    value = item.get(key, default)
+    return default if value is None else value
+
+
+def standard_error_of(item: Mapping[str, Any], z: float) -> tuple[float | None, str]:
+    """The money standard error of one EVALUATE result and where it came from.
+
+    Returns ``(None, "none")`` when the result has no interval and no standard error.
+    """
+    details = _get(item, "details", {})
+    vpu = float(_get(item, "value_per_unit", 1.0))
+    se = details.get("standard_error") if isinstance(details, Mapping) else None
+    if isinstance(se, int | float) and not isinstance(se, bool) and math.isfinite(se) and se > 0:
+        return float(se) * vpu, "standard_error"
+    best, median, worst = (float(item[k]) for k in ("return_best", "return_median", "return_worst"))
+    half = max(best - median, median - worst)
+    if not item.get("returns_collapsed", False) and half > 0:
+        return half / z, "confidence_interval"
+    return None, "none"
+
+
+def estimate_prior(r: np.ndarray, s2: np.ndarray) -> Prior:
+    """Method-of-moments normal prior: ``mu = mean(r)``, ``tau2 = max(0, var(r) - mean(s2))``."""
+    n = len(r)
+    if n < MIN_PRIOR_GROUP:
+        return Prior(None, None, 0.0, n)
+    mu = float(np.mean(r))
+    tau2 = max(0.0, float(np.var(r, ddof=1)) - float(np.mean(s2)))
+    var_mu = float(np.sum(tau2 + s2)) / n**2
+    return Prior(mu, tau2, var_mu, n)
+
+
+def shrink(
+    initiatives: Sequence[Mapping[str, Any]],
+    *,
+    prior: str = "pooled",
+    no_interval_relative_se: float = NO_INTERVAL_RELATIVE_SE,
+    interval_level: float = INTERVAL_LEVEL,
+) -> tuple[list[Posterior], dict[str, Prior]]:
+    """Empirical-Bayes posteriors of every initiative's return (module docstring).
+
+    ``initiatives`` are EVALUATE result dicts (``initiative_id``, ``cost``, ``return_*``,
+    optionally ``model_type``, ``value_per_unit``, ``returns_collapsed`` and
+    ``details.standard_error``). Returns the posteriors in input order and the priors by group
+    (``"pooled"`` and, with ``prior="method"``, each method that has its own).
+    """
+    check_params(prior, no_interval_relative_se, interval_level)
+    z = z_of(interval_level)
+    n = len(initiatives)
+    if n == 0:
+        return [], {}
+    cost = np.array([float(i["cost"]) for i in initiatives])
+    r = np.array([float(i["return_median"]) for i in initiatives]) / cost
+    methods = [str(_get(i, "model_type", "unknown")) for i in initiatives]
+    se_money = [standard_error_of(i, z) for i in initiatives]
+    typical = float(np.median(np.abs(r)))
+    s = np.empty(n)
+    sources = []
+    for k, (se, source) in enumerate(se_money):
+        if se is None:
+            s[k] = no_interval_relative_se * max(abs(r[k]), typical)
+            sources.append("no interval: prior uncertainty")
+        else:
+            s[k] = se / cost[k]
+            sources.append(source)
+    # an estimate of exactly 0 in a portfolio of zeros: still not certain
+    s = np.where(s > 0, s, np.where(np.isfinite(s), max(typical, 1e-12), s))
+    s2 = s**2
+    priors = {"pooled": estimate_prior(r, s2)}
+    group_of = ["pooled"] * n
+    if prior == "method":
+        for method in sorted(set(methods)):
+            rows = [k for k in range(n) if methods[k] == method]
+            if len(rows) >= MIN_METHOD_GROUP:
+                priors[method] = estimate_prior(r[rows], s2[rows])
+                for k in rows:
+                    group_of[k] = method
+    out = []
+    for k, item in enumerate(initiatives):
+        p = priors[group_of[k]]
+        if p.mu is None:
+            reliability, mean, var = 1.0, float(r[k]), float(s2[k])
+        else:
+            reliability = p.tau2 / (p.tau2 + s2[k]) if p.tau2 + s2[k] > 0 else 1.0
+            mean = p.mu + reliability * (float(r[k]) - p.mu)
+            var = reliability * float(s2[k]) + (1.0 - reliability) ** 2 * p.var_mu
+        sd = math.sqrt(max(var, 0.0))
+        c = float(cost[k])
+        out.append(
+            Posterior(
+                initiative_id=str(item["initiative_id"]),
+                method=methods[k],
+                cost=c,
+                raw_return=float(item["return_median"]),
+                se=float(s[k]) * c,
+                se_source=sources[k],
+                prior_group=group_of[k],
+                reliability=float(reliability),
+                mean=mean * c,
+                sd=sd * c,
+                lower=(mean - z * sd) * c,
+                upper=(mean + z * sd) * c,
+            )
+        )
+    return out, priors
