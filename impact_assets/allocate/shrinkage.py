@@ -24,8 +24,15 @@ Standard errors (``standard_error_of``), in money (times ``value_per_unit``):
    coefficient may be off by 100%), and never by less than the portfolio's typical return. Such an
    estimate is never treated as certain.
 
-Prior (method of moments, the estimator of the methods notes), over a group of ``n >= 3``
-initiatives: ``mu = mean(r)``, ``tau2 = max(0, var(r, ddof=1) - mean(s^2))``. ``prior="pooled"``
+Prior, over a group of ``n >= 3`` initiatives: the random-effects estimator of meta-analysis
+(DerSimonian & Laird 1986), a method of moments weighted by precision, so that a few imprecise
+estimates (approximations with their prior uncertainty) do not swamp it::
+
+    w_i   = 1 / s_i^2,   mu_w = sum(w r) / sum(w),   Q = sum(w (r - mu_w)^2)
+    tau2  = max((Q - (n - 1)) / (sum(w) - sum(w^2) / sum(w)),  TAU2_FLOOR * median(s^2))
+    mu    = sum(w* r) / sum(w*),   w*_i = 1 / (s_i^2 + tau2),   var(mu_hat) = 1 / sum(w*)
+
+The floor (1% of the median squared SE) keeps ``tau2`` off the boundary 0. ``prior="pooled"``
 uses one group; ``prior="method"`` one per ``model_type`` that has at least
 ``MIN_METHOD_GROUP`` initiatives, the pooled prior for the rest. With fewer than 3 initiatives
 no prior can be estimated: the posterior is the estimate with its own standard error (flat
@@ -35,11 +42,10 @@ Posterior (normal-normal, with the uncertainty of the estimated mean added, Morr
 
     B_i   = tau2 / (tau2 + s_i^2)                       (reliability)
     m_i   = mu + B_i (r_i - mu)                         (posterior mean)
-    v_i   = B_i s_i^2 + (1 - B_i)^2 var(mu_hat),   var(mu_hat) = sum_j (tau2 + s_j^2) / n^2
+    v_i   = B_i s_i^2 + (1 - B_i)^2 var(mu_hat)
     scenarios: worst/best = m_i -/+ z sqrt(v_i)          (central interval at interval_level)
 
-With ``tau2 = 0`` every posterior mean is ``mu`` and its variance is ``var(mu_hat) > 0``: never a
-certainty.
+``v_i > 0`` always: no posterior is a certainty.
 """
 
 from __future__ import annotations
@@ -60,6 +66,11 @@ MIN_METHOD_GROUP = 5
 MIN_PRIOR_GROUP = 3
 #: Default method-level prior uncertainty of an estimate without an interval (relative).
 NO_INTERVAL_RELATIVE_SE = 1.0
+#: Smallest prior variance, relative to the median squared standard error: a boundary estimate
+#: ``tau2 = 0`` would make every posterior mean the same return per unit of cost (every portfolio
+#: that spends the same budget tied) and claim more than the data show (Chung et al. 2013 on
+#: boundary estimates of the between-group variance).
+TAU2_FLOOR = 0.01
 #: Default level of the intervals read (CI -> SE) and written (posterior scenarios).
 INTERVAL_LEVEL = 0.95
 
@@ -134,9 +145,17 @@ class Prior:
     tau2: float | None
     var_mu: float
     n: int
+    tau2_estimate: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"mu": self.mu, "tau2": self.tau2, "tau": _sqrt(self.tau2), "n": self.n}
+        return {
+            "mu": self.mu,
+            "tau2": self.tau2,
+            "tau": _sqrt(self.tau2),
+            "tau2_estimate": self.tau2_estimate,
+            "var_mu": self.var_mu,
+            "n": self.n,
+        }
 
 
 def _sqrt(value: float | None) -> float | None:
@@ -166,14 +185,19 @@ def standard_error_of(item: Mapping[str, Any], z: float) -> tuple[float | None, 
 
 
 def estimate_prior(r: np.ndarray, s2: np.ndarray) -> Prior:
-    """Method-of-moments normal prior: ``mu = mean(r)``, ``tau2 = max(0, var(r) - mean(s2))``."""
+    """Random-effects normal prior (DerSimonian & Laird 1986), see the module docstring."""
     n = len(r)
     if n < MIN_PRIOR_GROUP:
         return Prior(None, None, 0.0, n)
-    mu = float(np.mean(r))
-    tau2 = max(0.0, float(np.var(r, ddof=1)) - float(np.mean(s2)))
-    var_mu = float(np.sum(tau2 + s2)) / n**2
-    return Prior(mu, tau2, var_mu, n)
+    w = 1.0 / s2
+    mu_fixed = float(np.sum(w * r) / np.sum(w))
+    q = float(np.sum(w * (r - mu_fixed) ** 2))
+    denominator = float(np.sum(w) - np.sum(w**2) / np.sum(w))
+    tau2_dl = max(0.0, (q - (n - 1)) / denominator) if denominator > 0 else 0.0
+    tau2 = max(tau2_dl, TAU2_FLOOR * float(np.median(s2)))
+    w_star = 1.0 / (s2 + tau2)
+    mu = float(np.sum(w_star * r) / np.sum(w_star))
+    return Prior(mu, tau2, 1.0 / float(np.sum(w_star)), n, tau2_dl)
 
 
 def shrink(
