@@ -30,6 +30,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import logging
 import math
 import sys
 import time
@@ -90,7 +91,14 @@ def measure(initiative_id: str, sim: dgp.Simulated) -> tuple[dict[str, Any], flo
     return result.to_dict(), truth
 
 
-def portfolio(seed: int, k: int, n: int, methods: tuple[str, ...], evaluators) -> list[Initiative]:
+def portfolio(
+    seed: int,
+    k: int,
+    n: int,
+    methods: tuple[str, ...],
+    evaluators,
+    noise_scale: float = 1.0,
+) -> list[Initiative]:
     """One simulated portfolio (deterministic in ``seed`` and ``k``)."""
     rng = np.random.default_rng([seed, k])
     order = [methods[j % len(methods)] for j in range(n)]
@@ -100,7 +108,7 @@ def portfolio(seed: int, k: int, n: int, methods: tuple[str, ...], evaluators) -
         ident = f"k{k:03d}-{j:02d}-{method[:6]}"
         cost = float(np.round(rng.uniform(5_000, 40_000) / 500) * 500)
         rho = RHO_MEAN + RHO_SCALE * rng.standard_t(RHO_DF)
-        kappa = math.exp(rng.uniform(math.log(KAPPA_LOW), math.log(KAPPA_HIGH)))
+        kappa = noise_scale * math.exp(rng.uniform(math.log(KAPPA_LOW), math.log(KAPPA_HIGH)))
         size = dgp.sample_size(method, rng)
         sim = dgp.simulate(method, rng, rho / kappa, size)
         units = dgp.REFERENCE_SE[method] * dgp.UNITS_PER_EFFECT.get(method, 1.0)
@@ -252,7 +260,9 @@ class Tally:
     budget_used: list[float] = field(default_factory=list)
 
 
-def run(k: int, n: int, seed: int, methods: tuple[str, ...]) -> dict[str, Any]:
+def run(
+    k: int, n: int, seed: int, methods: tuple[str, ...], noise_scale: float = 1.0
+) -> dict[str, Any]:
     started = time.perf_counter()
     evaluators = {name: build_component(name) for name in ("Evaluate", "EvidenceEvaluate")}
     table = rules()
@@ -261,7 +271,7 @@ def run(k: int, n: int, seed: int, methods: tuple[str, ...]) -> dict[str, Any]:
     measure_s = 0.0
     for p in range(k):
         t0 = time.perf_counter()
-        items = portfolio(seed, p, n, methods, evaluators)
+        items = portfolio(seed, p, n, methods, evaluators, noise_scale)
         measure_s += time.perf_counter() - t0
         budget = round(BUDGET_SHARE * math.fsum(i.cost for i in items), 2)
         _, best = oracle(items, budget)
@@ -287,7 +297,8 @@ def run(k: int, n: int, seed: int, methods: tuple[str, ...]) -> dict[str, Any]:
                 ]
             )
             tally.budget_used.append(math.fsum(result["budget_allocated"].values()) / budget)
-    rows = [summary(label, t) for label, t in tallies.items()]
+    naive = next(t for label, t in tallies.items() if label.startswith("naive"))
+    rows = [summary(label, t, naive) for label, t in tallies.items()]
     return {
         "rows": rows,
         "skipped": skipped,
@@ -310,8 +321,9 @@ def clustered_mean(groups: list[list[float]]) -> tuple[float | None, float | Non
     return mean, se
 
 
-def summary(label: str, t: Tally) -> dict[str, Any]:
+def summary(label: str, t: Tally, naive: Tally) -> dict[str, Any]:
     ratios = np.array(t.ratios)
+    paired = ratios - np.array(naive.ratios)
     mean_error, se = clustered_mean(t.errors)
     return {
         "rule": label,
@@ -323,6 +335,10 @@ def summary(label: str, t: Tally) -> dict[str, Any]:
         "error": mean_error,
         "error_se": se,
         "budget_used": float(np.mean(t.budget_used)),
+        "vs_naive": float(paired.mean()),
+        "vs_naive_se": float(paired.std(ddof=1) / math.sqrt(len(paired)))
+        if len(paired) > 1
+        else None,
     }
 
 
@@ -330,15 +346,16 @@ def markdown(result: dict[str, Any], k: int, n: int) -> str:
     lines = [
         f"| rule ({k} portfolios of {n}) | realised / oracle: mean | median | p10 | "
         "funded with negative true return | (predicted - true) / cost, mean (s.e.) | "
-        "budget used |",
-        "|---|---|---|---|---|---|---|",
+        "budget used | mean minus naive's (paired s.e.) |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for r in result["rows"]:
         error = "–" if r["error"] is None else f"{r['error']:+.3f} ({r['error_se']:.3f})"
         negative = "–" if r["negative"] is None else f"{100 * r['negative']:.1f}% of {r['funded']}"
         lines.append(
             f"| {r['rule']} | {r['mean']:.3f} | {r['median']:.3f} | {r['p10']:.3f} | "
-            f"{negative} | {error} | {100 * r['budget_used']:.0f}% |"
+            f"{negative} | {error} | {100 * r['budget_used']:.0f}% | "
+            f"{r['vs_naive']:+.3f} ({r['vs_naive_se']:.3f}) |"
         )
     return "\n".join(lines)
 
@@ -366,17 +383,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--no-approximations", action="store_true")
     parser.add_argument("--calibrate", action="store_true")
+    parser.add_argument(
+        "--noise-scale",
+        type=float,
+        default=1.0,
+        help="multiply every measurement's noise (kappa) by this factor (sensitivity)",
+    )
     args = parser.parse_args(argv)
+    # an empty significant-only list logs the rule's "no eligible initiatives" warning
+    logging.getLogger("impact_assets.allocate").setLevel(logging.ERROR)
     if args.calibrate:
         calibrate()
         return 0
     methods = tuple(
         m for m in dgp.METHODS if not (args.no_approximations and m == "metrics_approximation")
     )
-    result = run(args.portfolios, args.initiatives, args.seed, methods)
+    result = run(args.portfolios, args.initiatives, args.seed, methods, args.noise_scale)
     print(markdown(result, args.portfolios, args.initiatives))
     print(
-        f"\nseed {args.seed}, methods: {', '.join(methods)}; portfolios skipped (no positive "
+        f"\nseed {args.seed}, noise scale {args.noise_scale:g}, methods: {', '.join(methods)}; portfolios skipped (no positive "
         f"oracle): {result['skipped']}; {result['seconds']:.1f} s "
         f"(measurement and evaluation {result['measure_seconds']:.1f} s)"
     )

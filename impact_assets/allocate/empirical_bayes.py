@@ -26,7 +26,7 @@ from impact_assets.allocate.inputs import check_floor, parse_event
 from impact_assets.allocate.minimax import MinimaxRegretAllocate
 from impact_assets.allocate.shrinkage import (
     INTERVAL_LEVEL,
-    NO_INTERVAL_RELATIVE_SE,
+    NO_INTERVAL_SE_MULTIPLE,
     ShrinkageConfigError,
     check_params,
     shrink,
@@ -48,9 +48,9 @@ class EmpiricalBayesAllocate(PipelineComponent):
     prior:
         ``"pooled"`` (one prior over all initiatives, default) or ``"method"`` (one per method
         with at least 5 initiatives, pooled for the rest).
-    no_interval_relative_se:
-        Prior uncertainty of an estimate without an interval, relative to
-        ``max(|estimate|, the portfolio's median |estimate|)`` per unit of cost. Default 1.0.
+    no_interval_se_multiple:
+        Prior uncertainty of an estimate without an interval, as a multiple of the median
+        standard error (per unit of cost) of the portfolio's measured initiatives. Default 2.0.
     interval_level:
         Level of the intervals: a CI is read as ``estimate +- z * SE`` and the posterior
         scenarios are written at the same level. Default 0.95.
@@ -67,7 +67,7 @@ class EmpiricalBayesAllocate(PipelineComponent):
     def __init__(
         self,
         prior: str = "pooled",
-        no_interval_relative_se: float = NO_INTERVAL_RELATIVE_SE,
+        no_interval_se_multiple: float = NO_INTERVAL_SE_MULTIPLE,
         interval_level: float = INTERVAL_LEVEL,
         objective: str = "expected",
         min_portfolio_worst_return: float | None = None,
@@ -75,14 +75,14 @@ class EmpiricalBayesAllocate(PipelineComponent):
         core_size: int = DEFAULT_CORE_SIZE,
         search_node_limit: int = DEFAULT_NODE_LIMIT,
     ) -> None:
-        check_params(prior, no_interval_relative_se, interval_level)
+        check_params(prior, no_interval_se_multiple, interval_level)
         if objective not in OBJECTIVES:
             raise ShrinkageConfigError(
                 f"ALLOCATE config: field 'objective': must be one of {list(OBJECTIVES)}, "
                 f"got {objective!r}"
             )
         self.prior = prior
-        self.no_interval_relative_se = float(no_interval_relative_se)
+        self.no_interval_se_multiple = float(no_interval_se_multiple)
         self.interval_level = float(interval_level)
         self.objective = objective
         self.min_portfolio_worst_return = check_floor(min_portfolio_worst_return)
@@ -103,7 +103,7 @@ class EmpiricalBayesAllocate(PipelineComponent):
         solver = self._rule.params()
         return {
             "prior": self.prior,
-            "no_interval_relative_se": self.no_interval_relative_se,
+            "no_interval_se_multiple": self.no_interval_se_multiple,
             "interval_level": self.interval_level,
             "objective": self.objective,
             "min_portfolio_worst_return": self.min_portfolio_worst_return,
@@ -119,7 +119,7 @@ class EmpiricalBayesAllocate(PipelineComponent):
         posteriors, priors = shrink(
             items,
             prior=self.prior,
-            no_interval_relative_se=self.no_interval_relative_se,
+            no_interval_se_multiple=self.no_interval_se_multiple,
             interval_level=self.interval_level,
         )
         inner = [
@@ -155,7 +155,7 @@ class EmpiricalBayesAllocate(PipelineComponent):
                 ),
                 "shrinkage": {
                     "prior": self.prior,
-                    "no_interval_relative_se": self.no_interval_relative_se,
+                    "no_interval_se_multiple": self.no_interval_se_multiple,
                     "interval_level": self.interval_level,
                     "units": "return per unit of cost",
                     "priors": {k: v.to_dict() for k, v in priors.items()},

@@ -18,10 +18,14 @@ Standard errors (``standard_error_of``), in money (times ``value_per_unit``):
 2. the confidence interval's half-width divided by ``z`` of the interval level (1.959964 for
    95%), using the wider side for an asymmetric interval, else
 3. **no interval** (``metrics_approximation``, or any collapsed or zero-width interval): the
-   documented method-level prior uncertainty ``s_i = no_interval_relative_se * max(|r_i|,
-   median_j |r_j|)``. The default ``no_interval_relative_se = 1.0`` says that an estimate without
-   an interval may be off by its own size (for an approximation: the assumed response
-   coefficient may be off by 100%), and never by less than the portfolio's typical return. Such an
+   documented method-level prior uncertainty ``s_i = no_interval_se_multiple * median_j s_j``,
+   a multiple of the median standard error of the portfolio's measured initiatives (those with
+   an interval; without any, of the median ``|r_j|`` of all). The default
+   ``no_interval_se_multiple = 2.0`` says that an estimate resting on an assumed response
+   function is half as informative as a typical pilot measurement (its error variance is four
+   times a typical pilot's): it is not a measurement of this initiative's effect, and the
+   assumed coefficient is off by an unknown amount in every application. The uncertainty does
+   not depend on the estimate itself (an estimate is not more reliable for being small). Such an
    estimate is never treated as certain.
 
 Prior, over a group of ``n >= 3`` initiatives: the random-effects estimator of meta-analysis
@@ -64,8 +68,9 @@ PRIORS = ("pooled", "method")
 MIN_METHOD_GROUP = 5
 #: Fewest initiatives from which a prior is estimated.
 MIN_PRIOR_GROUP = 3
-#: Default method-level prior uncertainty of an estimate without an interval (relative).
-NO_INTERVAL_RELATIVE_SE = 1.0
+#: Default prior uncertainty of an estimate without an interval, as a multiple of the portfolio's
+#: median standard error.
+NO_INTERVAL_SE_MULTIPLE = 2.0
 #: Smallest prior variance, relative to the median squared standard error: a boundary estimate
 #: ``tau2 = 0`` would make every posterior mean the same return per unit of cost (every portfolio
 #: that spends the same budget tied) and claim more than the data show (Chung et al. 2013 on
@@ -84,14 +89,14 @@ def z_of(level: float) -> float:
     return NormalDist().inv_cdf(0.5 + level / 2.0)
 
 
-def check_params(prior: Any, no_interval_relative_se: Any, interval_level: Any) -> None:
+def check_params(prior: Any, no_interval_se_multiple: Any, interval_level: Any) -> None:
     """Validate the shrinkage parameters (raise :class:`ShrinkageConfigError`)."""
     if prior not in PRIORS:
         raise ShrinkageConfigError(
             f"ALLOCATE config: field 'prior': must be one of {list(PRIORS)}, got {prior!r}"
         )
     for name, value, low, high in (
-        ("no_interval_relative_se", no_interval_relative_se, 0.0, math.inf),
+        ("no_interval_se_multiple", no_interval_se_multiple, 0.0, math.inf),
         ("interval_level", interval_level, 0.0, 1.0),
     ):
         if isinstance(value, bool) or not isinstance(value, int | float):
@@ -204,7 +209,7 @@ def shrink(
     initiatives: Sequence[Mapping[str, Any]],
     *,
     prior: str = "pooled",
-    no_interval_relative_se: float = NO_INTERVAL_RELATIVE_SE,
+    no_interval_se_multiple: float = NO_INTERVAL_SE_MULTIPLE,
     interval_level: float = INTERVAL_LEVEL,
 ) -> tuple[list[Posterior], dict[str, Prior]]:
     """Empirical-Bayes posteriors of every initiative's return (module docstring).
@@ -214,7 +219,7 @@ def shrink(
     ``details.standard_error``). Returns the posteriors in input order and the priors by group
     (``"pooled"`` and, with ``prior="method"``, each method that has its own).
     """
-    check_params(prior, no_interval_relative_se, interval_level)
+    check_params(prior, no_interval_se_multiple, interval_level)
     z = z_of(interval_level)
     n = len(initiatives)
     if n == 0:
@@ -223,18 +228,19 @@ def shrink(
     r = np.array([float(i["return_median"]) for i in initiatives]) / cost
     methods = [str(_get(i, "model_type", "unknown")) for i in initiatives]
     se_money = [standard_error_of(i, z) for i in initiatives]
-    typical = float(np.median(np.abs(r)))
+    measured = [se / cost[k] for k, (se, _) in enumerate(se_money) if se is not None]
+    typical = float(np.median(measured)) if measured else float(np.median(np.abs(r)))
+    if not typical > 0:
+        typical = 1e-12  # a portfolio of zeros: still not certain
     s = np.empty(n)
     sources = []
     for k, (se, source) in enumerate(se_money):
         if se is None:
-            s[k] = no_interval_relative_se * max(abs(r[k]), typical)
+            s[k] = no_interval_se_multiple * typical
             sources.append("no interval: prior uncertainty")
         else:
             s[k] = se / cost[k]
             sources.append(source)
-    # an estimate of exactly 0 in a portfolio of zeros: still not certain
-    s = np.where(s > 0, s, np.where(np.isfinite(s), max(typical, 1e-12), s))
     s2 = s**2
     priors = {"pooled": estimate_prior(r, s2)}
     group_of = ["pooled"] * n
