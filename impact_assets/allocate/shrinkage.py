@@ -224,6 +224,17 @@ def shrink(
     n = len(initiatives)
     if n == 0:
         return [], {}
+    # computed in canonical (id) order, so that the input order cannot change a float
+    order = sorted(range(n), key=lambda k: str(initiatives[k]["initiative_id"]))
+    posteriors, priors = _shrink([initiatives[k] for k in order], prior, no_interval_se_multiple, z)
+    by_position = dict(zip(order, posteriors, strict=True))
+    return [by_position[k] for k in range(n)], priors
+
+
+def _shrink(
+    initiatives: Sequence[Mapping[str, Any]], prior: str, no_interval_se_multiple: float, z: float
+) -> tuple[list[Posterior], dict[str, Prior]]:
+    n = len(initiatives)
     cost = np.array([float(i["cost"]) for i in initiatives])
     r = np.array([float(i["return_median"]) for i in initiatives]) / cost
     methods = [str(_get(i, "model_type", "unknown")) for i in initiatives]
