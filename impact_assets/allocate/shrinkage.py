@@ -28,7 +28,7 @@ Standard errors (``standard_error_of``), in money (times ``value_per_unit``):
    not depend on the estimate itself (an estimate is not more reliable for being small). Such an
    estimate is never treated as certain.
 
-Prior, over a group of ``n >= 3`` initiatives: the random-effects estimator of meta-analysis
+Prior, over a group of ``n >= MIN_PRIOR_GROUP`` (10) initiatives: the random-effects estimator of meta-analysis
 (DerSimonian & Laird 1986), a method of moments weighted by precision, so that a few imprecise
 estimates (approximations with their prior uncertainty) do not swamp it::
 
@@ -38,9 +38,9 @@ estimates (approximations with their prior uncertainty) do not swamp it::
 
 The floor (1% of the median squared SE) keeps ``tau2`` off the boundary 0. ``prior="pooled"``
 uses one group; ``prior="method"`` one per ``model_type`` that has at least
-``MIN_METHOD_GROUP`` initiatives, the pooled prior for the rest. With fewer than 3 initiatives
-no prior can be estimated: the posterior is the estimate with its own standard error (flat
-prior, no shrinkage).
+``MIN_METHOD_GROUP`` initiatives, the pooled prior for the rest. With fewer than 10 initiatives
+no prior is estimated: the posterior is the estimate with its own standard error (flat prior, no
+shrinkage, reliability 1), still never a certainty.
 
 Posterior (normal-normal, with the uncertainty of the estimated mean added, Morris 1983)::
 
@@ -65,9 +65,12 @@ import numpy as np
 #: Prior groupings.
 PRIORS = ("pooled", "method")
 #: ``prior="method"``: a method needs this many initiatives for a prior of its own.
-MIN_METHOD_GROUP = 5
-#: Fewest initiatives from which a prior is estimated.
-MIN_PRIOR_GROUP = 3
+MIN_METHOD_GROUP = 10
+#: Fewest initiatives from which a prior is estimated: with fewer, the between-initiative
+#: variance (and with it the pull towards the mean) is too poorly determined (the random-effects
+#: literature's caution for fewer than about 10 studies, e.g. IntHout, Ioannidis & Borm 2014), and
+#: the estimates are used as they are (flat prior, no shrinkage).
+MIN_PRIOR_GROUP = 10
 #: Default prior uncertainty of an estimate without an interval, as a multiple of the portfolio's
 #: median standard error.
 NO_INTERVAL_SE_MULTIPLE = 2.0

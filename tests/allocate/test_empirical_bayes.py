@@ -46,36 +46,39 @@ def evaluation(ident, cost, r, s=None, *, vpu=1.0, method="experiment", se_field
 
 
 def test_hand_computed_example():
-    # r = 0, 1, 2, 5 per unit cost, all with SE 1 per unit cost; costs 2 (money = 2 x).
-    # DerSimonian-Laird with equal weights: mu_w = 2, Q = 4 + 1 + 0 + 9 = 14,
-    # denominator = 4 - 4/4 = 3, tau2 = (14 - 3) / 3 = 11/3, mu = 2,
-    # B = (11/3) / (11/3 + 1) = 11/14, var(mu) = 1 / (4 * 3/14) = 7/6,
-    # posterior of r = 5: 2 + 11/14 * 3 = 61/14; variance 11/14 + (3/14)^2 * 7/6 = 47/56.
+    # r = 0, 0, 0, 0, 1, 1, 2, 2, 4, 10 per unit cost, all with SE 1 per unit cost; costs 2.
+    # DerSimonian-Laird with equal weights: mu_w = 2, Q = 16 + 2 + 0 + 4 + 64 = 86,
+    # denominator = 10 - 10/10 = 9, tau2 = (86 - 9) / 9 = 77/9, mu = 2,
+    # B = (77/9) / (77/9 + 1) = 77/86, var(mu) = 1 / (10 * 9/86) = 43/45,
+    # posterior of r = 10: 2 + 77/86 * 8 = 394/43; variance 77/86 + (9/86)^2 * 43/45 = 779/860.
+    returns = [0.0, 0.0, 0.0, 0.0, 1.0, 1.0, 2.0, 2.0, 4.0, 10.0]
     items = [
-        evaluation(f"i{k}", 2.0, r, 1.0, vpu=10.0, se_field=True)
-        for k, r in enumerate([0.0, 1.0, 2.0, 5.0])
+        evaluation(f"i{k}", 2.0, r, 1.0, vpu=10.0, se_field=True) for k, r in enumerate(returns)
     ]
     posteriors, priors = shrink(items)
     assert priors["pooled"].mu == pytest.approx(2.0, rel=1e-12)
-    assert priors["pooled"].tau2 == pytest.approx(11 / 3, rel=1e-12)
-    assert priors["pooled"].var_mu == pytest.approx(7 / 6, rel=1e-12)
-    last = posteriors[3]
+    assert priors["pooled"].tau2 == pytest.approx(77 / 9, rel=1e-12)
+    assert priors["pooled"].var_mu == pytest.approx(43 / 45, rel=1e-12)
+    last = posteriors[-1]
     assert last.se_source == "standard_error"
-    assert last.reliability == pytest.approx(11 / 14, rel=1e-12)
-    assert last.mean == pytest.approx(2 * 61 / 14, rel=1e-12)
-    assert last.sd == pytest.approx(2 * math.sqrt(47 / 56), rel=1e-12)
-    assert last.lower == pytest.approx(2 * (61 / 14 - Z * math.sqrt(47 / 56)), rel=1e-12)
+    assert last.reliability == pytest.approx(77 / 86, rel=1e-12)
+    assert last.mean == pytest.approx(2 * 394 / 43, rel=1e-12)
+    assert last.sd == pytest.approx(2 * math.sqrt(779 / 860), rel=1e-12)
+    assert last.lower == pytest.approx(2 * (394 / 43 - Z * math.sqrt(779 / 860)), rel=1e-12)
     # the same numbers read from the CI instead of the standard error
     from_ci, _ = shrink([{**i, "details": {}} for i in items])
-    assert from_ci[3].se_source == "confidence_interval"
-    assert from_ci[3].mean == pytest.approx(last.mean, rel=1e-9)
+    assert from_ci[-1].se_source == "confidence_interval"
+    assert from_ci[-1].mean == pytest.approx(last.mean, rel=1e-9)
+    # fewer than 10 initiatives: no prior, the estimate with its own SE
+    few, priors = shrink(items[-4:])
+    assert priors["pooled"].mu is None
+    assert few[-1].mean == pytest.approx(20.0) and few[-1].sd == pytest.approx(2.0)
 
 
 def test_no_interval_estimate_is_never_certain():
-    measured = [
-        evaluation(f"m{k}", 10.0, r, s)
-        for k, (r, s) in enumerate([(0.1, 0.2), (0.3, 0.4), (0.5, 0.3)])
-    ]
+    pairs = [(0.1, 0.2), (0.3, 0.4), (0.5, 0.3), (0.2, 0.3), (-0.1, 0.25), (0.6, 0.35)]
+    pairs += [(0.0, 0.3), (0.4, 0.5), (0.2, 0.2), (0.5, 0.3)]
+    measured = [evaluation(f"m{k}", 10.0, r, s) for k, (r, s) in enumerate(pairs)]
     approx = evaluation("approx", 10.0, 0.5, None, method="metrics_approximation")
     posteriors, _ = shrink([*measured, approx])
     by_id = {p.initiative_id: p for p in posteriors}
