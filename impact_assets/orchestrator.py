@@ -50,8 +50,8 @@ class Orchestrator:
 
         Returns a dict with ``pilot_results``, ``evaluate_results``, ``allocate_result``,
         ``scale_results``, ``outcome_reports`` and ``frontier`` (the budget frontier of the same
-        ALLOCATE component, ``impact_assets.allocate.frontier``). An empty allocation skips SCALE and gives no
-        reports.
+        ALLOCATE component, ``impact_assets.allocate.frontier``). An empty allocation skips SCALE
+        and gives no reports.
         """
         cfg = self.config
         initiatives = list(cfg.initiatives)
