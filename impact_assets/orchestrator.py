@@ -49,8 +49,9 @@ class Orchestrator:
         """Run the whole pipeline once.
 
         Returns a dict with ``pilot_results``, ``evaluate_results``, ``allocate_result``,
-        ``scale_results`` and ``outcome_reports``. An empty allocation skips SCALE and gives no
-        reports.
+        ``scale_results``, ``outcome_reports`` and ``frontier`` (the budget frontier of the same
+        ALLOCATE component, ``impact_assets.allocate.frontier``). An empty allocation skips SCALE
+        and gives no reports.
         """
         cfg = self.config
         initiatives = list(cfg.initiatives)
@@ -71,6 +72,7 @@ class Orchestrator:
         log.info("evaluate: scored %d initiatives", len(evaluate_results))
 
         allocate_result = steps.run_allocate(self.allocate, evaluate_results, cfg.budget)
+        frontier = steps.run_frontier(self.allocate, evaluate_results, cfg.budget)
         selected = steps.initiatives_in_order(cfg, allocate_result["selected_initiatives"])
         log.info("allocate: selected %d of %d", len(selected), len(initiatives))
 
@@ -98,4 +100,5 @@ class Orchestrator:
             "allocate_result": allocate_result,
             "scale_results": scale_results,
             "outcome_reports": outcome_reports,
+            "frontier": frontier,
         }

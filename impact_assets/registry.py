@@ -35,6 +35,7 @@ BUILTIN_COMPONENTS: dict[str, str] = {
     "MockAllocate": "impact_assets.allocate.mock:MockAllocate",
     "MinimaxRegretAllocate": "impact_assets.allocate.minimax:MinimaxRegretAllocate",
     "BayesianAllocate": "impact_assets.allocate.bayesian:BayesianAllocate",
+    "EmpiricalBayesAllocate": "impact_assets.allocate.empirical_bayes:EmpiricalBayesAllocate",
 }
 
 _RUNTIME_COMPONENTS: dict[str, type[PipelineComponent]] = {}

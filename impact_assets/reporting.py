@@ -170,7 +170,10 @@ def outcome_markdown(record: Mapping[str, Any]) -> str:
         rows = [
             ("method", record.get("model_type")),
             ("confidence", record.get("confidence_score")),
-            ("predicted return", record.get("predicted_return")),
+            ("raw pilot return", details.get("predicted_return_raw")),
+            ("predicted return (after shrinkage)", record.get("predicted_return")),
+            ("prediction interval", _prediction_interval(details.get("predicted_interval"))),
+            ("reliability of the pilot", details.get("reliability")),
             ("actual return (scale)", record.get("actual_return")),
             ("prediction error", record.get("prediction_error")),
             ("pilot CI", _interval(record.get("pilot_ci_lower"), record.get("pilot_ci_upper"))),
@@ -201,6 +204,12 @@ def outcome_markdown(record: Mapping[str, Any]) -> str:
             *(f"| {k} | {fmt(v) if not isinstance(v, str) else v} |" for k, v in rows),
         ]
     )
+
+
+def _prediction_interval(interval: Any) -> str:
+    if not interval:
+        return "none (the allocation rule does not shrink)"
+    return f"[{fmt(interval[0])}, {fmt(interval[1])}]"
 
 
 def _interval(lo: Any, hi: Any) -> str:
@@ -348,3 +357,48 @@ def _plot_scatter(plt, rows: Sequence[Mapping[str, Any]]):
         f"{len(scaled)} scaled of {len(rows)} initiatives: scale actual against pilot estimate"
     )
     return fig
+
+
+def plot_frontier(frontier: Mapping[str, Any], path: Path) -> Path:
+    """The budget frontier as a PNG at ``path``: expected and worst-case portfolio return against
+    budget (``impact_assets.allocate.frontier.budget_frontier``), the chosen budget marked."""
+    from impact_assets.atomic import write_bytes_atomic
+
+    plt = load_plotting()
+    points = list(frontier.get("points") or [])
+    budgets = [p["budget"] for p in points]
+    fig, ax = plt.subplots(figsize=(9, 5), dpi=110)
+    ax.plot(
+        budgets,
+        [p["expected"] for p in points],
+        color="#1f6feb",
+        marker="o",
+        markersize=3,
+        label="expected return (sum of predicted returns)",
+    )
+    worst = [(p["budget"], p["worst"]) for p in points if p.get("worst") is not None]
+    if worst:
+        ax.plot(
+            [w[0] for w in worst],
+            [w[1] for w in worst],
+            color="#cf222e",
+            marker="o",
+            markersize=3,
+            label="worst case (sum of lower bounds)",
+        )
+    chosen = frontier.get("chosen_budget")
+    if chosen is not None:
+        ax.axvline(
+            chosen, color="black", linestyle="--", linewidth=1, label=f"budget {fmt(chosen)}"
+        )
+    ax.axhline(0, color="#d0d7de", linewidth=1)
+    ax.set_xlabel("budget")
+    ax.set_ylabel("portfolio return")
+    ax.set_title(f"Budget frontier ({frontier.get('rule')}, {len(points)} budgets)")
+    ax.legend(loc="best")
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    plt.close(fig)
+    write_bytes_atomic(path, buffer.getvalue())
+    return path

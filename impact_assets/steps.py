@@ -156,7 +156,33 @@ def validate_allocation(
     return {**raw, **result.to_dict()}
 
 
+def run_frontier(
+    component: PipelineComponent, evaluations: list[Mapping[str, Any]], budget: float
+) -> dict[str, Any]:
+    """The budget frontier of the ALLOCATE component over every evaluation
+    (``impact_assets.allocate.frontier``), the chosen budget marked."""
+    from impact_assets.allocate.frontier import budget_frontier
+
+    return budget_frontier(component, evaluations, budget=budget)
+
+
 # --------------------------------------------------------------------------- the report
+
+
+def prediction_detail(allocation: Mapping[str, Any], initiative_id: str) -> dict[str, Any]:
+    """What ALLOCATE recorded about one selected initiative's prediction: the raw pilot return,
+    the posterior interval and the reliability (``EmpiricalBayesAllocate``; ``None`` for rules
+    that do not shrink)."""
+    detail = allocation.get("detail") or {}
+    raw = (detail.get("predicted_return_raw") or {}).get(initiative_id)
+    interval = (detail.get("predicted_return_interval") or {}).get(initiative_id)
+    shrinkage = ((detail.get("shrinkage") or {}).get("initiatives") or {}).get(initiative_id) or {}
+    return {
+        "predicted_return_raw": raw,
+        "predicted_interval": None if interval is None else [float(v) for v in interval],
+        "reliability": shrinkage.get("reliability"),
+        "se_source": shrinkage.get("se_source"),
+    }
 
 
 def build_outcome_report(
@@ -188,9 +214,19 @@ def build_outcome_report(
     budget = float(allocation["budget_allocated"][initiative_id])
     pilot_true = scaled(pilot.get("true_effect"))
     scale_true = scaled(scale.get("true_effect"))
+    prediction = prediction_detail(allocation, initiative_id)
+    pilot_estimate = scaled(pilot["effect_estimate"])
+    raw = prediction["predicted_return_raw"]
+    raw = pilot_estimate if raw is None else float(raw)
     details: dict[str, Any] = {
         "value_per_unit": value_per_unit,
-        "pilot_estimate": scaled(pilot["effect_estimate"]),
+        "pilot_estimate": pilot_estimate,
+        # the raw pilot return, the prediction after shrinkage and its interval, side by side
+        "predicted_return_raw": raw,
+        "shrinkage": predicted - raw,
+        "predicted_interval": prediction["predicted_interval"],
+        "reliability": prediction["reliability"],
+        "se_source": prediction["se_source"],
         "pilot_p_value": pilot.get("p_value"),
         "scale_p_value": scale.get("p_value"),
         # Errors of each estimate against the simulated truth (None for real data).

@@ -108,6 +108,7 @@ def pages(initiative: str) -> list[tuple[str, str, str]]:
             "lineage_table",
         ),
         ("portfolio-report", "/assets/portfolio_report", "predicted_return"),
+        ("budget-frontier", "/assets/portfolio_report", "frontier_chart"),
         ("evaluation-checks", "/assets/evaluation?view=checks", "evaluation_contract"),
         ("portfolio-checks", "/assets/portfolio?view=checks", "portfolio_solver_status"),
     ]
@@ -132,6 +133,10 @@ def capture(base_url: str, out: Path, initiative: str) -> dict[str, str]:
             if name == "portfolio-report":  # open the chart (markdown metadata with the PNG)
                 with contextlib.suppress(Exception):
                     page.get_by_text("[Show Markdown]").nth(1).click(timeout=5_000)
+            if name == "budget-frontier":  # open the frontier chart (its own metadata row)
+                with contextlib.suppress(Exception):
+                    row = page.locator("tr", has_text="frontier_chart").first
+                    row.get_by_text("[Show Markdown]").click(timeout=5_000)
             page.wait_for_timeout(1000)
             page.screenshot(path=str(out / f"{name}.png"), full_page=False)
             texts[name] = page.inner_text("body")

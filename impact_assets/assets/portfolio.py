@@ -81,6 +81,7 @@ def allocate_portfolio(spec: GraphSpec, component, evaluation: dict[str, dict]) 
     record["candidates"] = [c["initiative_id"] for c in candidates]
     record["excluded_failed"] = {key: rec.get("error") for key, rec in failed.items()}
     record["allow_partial"] = spec.config.allow_partial
+    record["frontier"] = steps.run_frontier(component, candidates, spec.config.budget)
     return record
 
 
@@ -100,6 +101,7 @@ def decision_for(portfolio: dict[str, Any], key: str) -> dict[str, Any]:
         effective = (portfolio.get("detail") or {}).get("predicted_return_effective") or {}
         if key in effective:
             record["predicted_return_effective"] = effective[key]
+        record.update(steps.prediction_detail(portfolio, key))
         return record
     detail = portfolio.get("detail") or {}
     excluded = detail.get("excluded") or {}

@@ -9,6 +9,7 @@ from typing import Any
 import dagster as dg
 
 from impact_assets import parallel, reporting, steps
+from impact_assets.allocate.frontier import entries_markdown
 from impact_assets.assets import lineage, records
 from impact_assets.assets.manifest import GraphSpec
 from impact_assets.assets.partition_metadata import add_partition_metadata
@@ -69,6 +70,18 @@ def outcome_for(spec: GraphSpec, key: str, inputs: dict[str, dict[str, Any]]) ->
         "selected_initiatives": [key],
         "predicted_returns": {key: decision["predicted_return"]},
         "budget_allocated": {key: decision["budget_allocated"]},
+        "detail": {  # the prediction's raw value, interval and reliability (decision_for)
+            "predicted_return_raw": {key: decision.get("predicted_return_raw")},
+            "predicted_return_interval": {key: decision.get("predicted_interval")},
+            "shrinkage": {
+                "initiatives": {
+                    key: {
+                        "reliability": decision.get("reliability"),
+                        "se_source": decision.get("se_source"),
+                    }
+                }
+            },
+        },
     }
     try:
         report = steps.build_outcome_report(pilot, evaluation, allocation_view, scale)
@@ -220,6 +233,19 @@ def build(spec: GraphSpec) -> list:
         exports = reporting.write_exports(report["rows"], directory)
         chart = drawing.result()
         image = base64.b64encode(chart.read_bytes()).decode("ascii")
+        frontier_metadata = {}
+        if portfolio.get("frontier"):
+            frontier_png = reporting.plot_frontier(
+                portfolio["frontier"], directory / "budget_frontier.png"
+            )
+            frontier_image = base64.b64encode(frontier_png.read_bytes()).decode("ascii")
+            frontier_metadata = {
+                "frontier_chart": dg.MetadataValue.md(
+                    f"![budget frontier](data:image/png;base64,{frontier_image})"
+                ),
+                "frontier_chart_path": dg.MetadataValue.path(str(frontier_png)),
+                "frontier_entries": dg.MetadataValue.md(entries_markdown(portfolio["frontier"])),
+            }
         figures = report["figures"]
         numeric = {
             k: v
@@ -234,6 +260,7 @@ def build(spec: GraphSpec) -> list:
                 "chart_path": dg.MetadataValue.path(str(chart)),
                 "csv": dg.MetadataValue.path(str(exports["csv"])),
                 "parquet": dg.MetadataValue.path(str(exports["parquet"])),
+                **frontier_metadata,
                 **numeric,
                 "content_sha256": content_hash(report),
             },

@@ -60,6 +60,9 @@ class EvaluateComponent(PipelineComponent):
                 "median": measurement.effect_estimate,
                 "worst": measurement.ci_lower if measurement.has_interval else None,
             },
+            # the measurement's own standard error (unscaled; None when the method has none),
+            # read by ALLOCATE's empirical-Bayes shrinkage
+            "standard_error": measurement.standard_error,
             self._scorer.name: score.details,
         }
         return EvaluateResult(

@@ -52,3 +52,6 @@ def test_ui_pages_render_assets_partitions_lineage_and_checks(tmp_path, monkeypa
     assert "lineage_table" in lineage and "scale_measurement" in lineage and "init-1" in lineage
     assert "evaluation_contract" in texts["evaluation-checks"]
     assert "portfolio_solver_status" in texts["portfolio-checks"]
+    # the budget frontier chart and its table are in the portfolio report's metadata
+    report = texts["portfolio-report"]
+    assert "frontier_chart" in report and "frontier_entries" in report

@@ -165,6 +165,15 @@ def test_no_interval_collapses_returns_to_the_estimate(component):
 
 
 @pytest.mark.parametrize("component", COMPONENTS)
+def test_the_standard_error_is_passed_through_unscaled(component):
+    # ALLOCATE's empirical-Bayes shrinkage reads it; None is never replaced by a number
+    assert component().execute(event(standard_error=0.4, value_per_unit=2.5))["details"][
+        "standard_error"
+    ] == pytest.approx(0.4)
+    assert component().execute(event())["details"]["standard_error"] is None
+
+
+@pytest.mark.parametrize("component", COMPONENTS)
 def test_an_interval_is_not_collapsed(component):
     out = component().execute(event())
     assert out["returns_collapsed"] is False

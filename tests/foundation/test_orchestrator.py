@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from impact_assets import ContractError, Orchestrator, load_config
+from impact_assets.reporting import fmt
 from tests.support import FakeEvaluate, FakeMeasure, write_manifest
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -34,6 +35,7 @@ def test_results_in_manifest_order_and_enrichment(manifest):
         "allocate_result",
         "scale_results",
         "outcome_reports",
+        "frontier",
     }
     ids = ["init-1", "init-2", "init-3"]
     assert [r["initiative_id"] for r in out["pilot_results"]] == ids
@@ -68,16 +70,19 @@ def test_results_in_manifest_order_and_enrichment(manifest):
 
 
 def test_allocate_receives_all_evaluations_and_budget(manifest):
-    seen = {}
+    seen = []
 
     class Spy(FakeEvaluate.__mro__[1]):  # a PipelineComponent
         def execute(self, event):
-            seen.update(event)
+            seen.append(event)
             return {"selected_initiatives": [], "predicted_returns": {}, "budget_allocated": {}}
 
     build(manifest, allocate=Spy()).run()
-    assert seen["budget"] == 30.0
-    assert [i["initiative_id"] for i in seen["initiatives"]] == ["init-1", "init-2", "init-3"]
+    assert seen[0]["budget"] == 30.0
+    assert [i["initiative_id"] for i in seen[0]["initiatives"]] == ["init-1", "init-2", "init-3"]
+    # then the frontier: the same component at 21 budgets from 0 to the total cost (60), the
+    # chosen 30 being one of them
+    assert [e["budget"] for e in seen[1:]] == [60.0 * k / 20 for k in range(21)]
 
 
 def test_empty_allocation_skips_scale(tmp_path):
@@ -259,3 +264,36 @@ def test_processes_give_the_same_results_as_threads(tmp_path):
         results[mode] = out
     assert results["threads"] == results["processes"]
     assert results["threads"]["pilot_results"]
+
+
+def test_outcome_reports_show_raw_and_shrunk_predictions(tmp_path):
+    from impact_assets.reporting import outcome_markdown
+
+    initiatives = [{"initiative_id": f"init-{k}", "cost_to_scale": 10.0 + k} for k in range(1, 7)]
+    path = write_manifest(
+        tmp_path / "p",
+        initiatives,
+        allocate={"component": "EmpiricalBayesAllocate"},
+        budget=40.0,
+    )
+    out = build(path).run()
+    allocation = out["allocate_result"]
+    assert allocation["rule"] == "empirical_bayes" and out["outcome_reports"]
+    shrunk = allocation["detail"]["shrinkage"]["initiatives"]
+    pilots = {p["initiative_id"]: p for p in out["pilot_results"]}
+    for report in out["outcome_reports"]:
+        key = report["initiative_id"]
+        details = report["details"]
+        assert details["predicted_return_raw"] == pilots[key]["effect_estimate"]
+        assert report["predicted_return"] == shrunk[key]["posterior_mean"]
+        assert details["shrinkage"] == report["predicted_return"] - details["predicted_return_raw"]
+        lo, hi = details["predicted_interval"]
+        assert lo < report["predicted_return"] < hi
+        assert details["reliability"] == shrunk[key]["reliability"]
+        text = outcome_markdown({**report, "status": "ok"})
+        assert "| raw pilot return |" in text
+        assert "| predicted return (after shrinkage) |" in text
+        assert f"| prediction interval | [{fmt(lo)}, {fmt(hi)}] |" in text
+    # the frontier is solved with the same component: at the chosen budget it is the portfolio
+    at_budget = [p for p in out["frontier"]["points"] if p["budget"] == 40.0]
+    assert at_budget and at_budget[0]["selected"] == allocation["selected_initiatives"]

@@ -134,3 +134,70 @@ def test_aggregate_mean_gives_impact_per_product(fit):
     assert "per product" in mean.estimand and mean.impact_estimates == total.impact_estimates
     with pytest.raises(ModelError, match="'aggregate'"):
         get_model(NAME).validate_params({**_linear(1), "aggregate": "median"})
+
+
+def test_true_effect_from_potential_outcomes_in_the_estimate_units():
+    # two enriched products and one not; after period twice as long as the baseline period
+    data = _frame(
+        [0.2, 0.2, 0.5],
+        [0.5, 0.5, 0.5],
+        [100.0, 200.0, 50.0],
+        enriched=[True, True, False],
+        n_days_before=[14, 14, 14],
+        n_days_after=[28, 28, 28],
+        revenue_y0=[300.0, 500.0, 80.0],
+        revenue_y1=[340.0, 580.0, 95.0],  # the unenriched product's y1 is never realised
+    )
+    model = get_model(NAME)
+    total = model.validate_params(_linear(0.5))
+    mean = model.validate_params({**_linear(0.5), "aggregate": "mean"})
+    # realised effects (40, 80, 0) rescaled to the 14-day baseline: (20, 40, 0)
+    assert model.true_effect(data, total) == pytest.approx(60.0)
+    assert model.true_effect(data, mean) == pytest.approx(20.0)
+    # the estimate in the same units: 0.5 * 0.3 * 100 + 0.5 * 0.3 * 200 = 45; error = 45 - 60
+    assert model.fit(data, total).effect_estimate == pytest.approx(45.0)
+    # another outcome metric without potential outcomes: no truth
+    assert model.true_effect(data, {**total, "outcome_metric": "ordered_units"}) is None
+
+
+def test_simulated_pilot_reports_the_truth(tmp_path):
+    from impact_assets.measure.component import Measure
+
+    config = {
+        "DATA": {
+            "SOURCE": {
+                "type": "simulator",
+                "CONFIG": {
+                    "seed": 5,
+                    "n_products": 60,
+                    "start_date": "2024-10-01",
+                    "end_date": "2024-11-30",
+                },
+            },
+            "ENRICHMENT": {
+                "FUNCTION": "product_detail_boost",
+                "PARAMS": {
+                    "enrichment_fraction": 0.5,
+                    "enrichment_start": "2024-11-01",
+                    "effect_size": -0.2,
+                    "quality_boost": 0.3,
+                    "seed": 5,
+                },
+            },
+            "TRANSFORM": {
+                "FUNCTION": "prepare_simulator_for_approximation",
+                "PARAMS": {"baseline_metric": "revenue"},
+            },
+        },
+        "MEASUREMENT": {"MODEL": NAME, "PARAMS": {"aggregate": "mean"}},
+    }
+    import yaml
+
+    path = tmp_path / "approx.yaml"
+    path.write_text(yaml.safe_dump(config))
+    out = Measure(storage_url=str(tmp_path / "store")).execute(
+        {"initiative_id": "a", "measure_config": str(path), "phase": "pilot"}
+    )
+    # the assumed coefficient says +, the simulated effect is harmful: the truth shows it
+    assert out["effect_estimate"] > 0
+    assert out["true_effect"] is not None and out["true_effect"] < 0

@@ -18,7 +18,14 @@ in the ``filtered_products`` artifact (upstream behaviour, now also counted in
 There is no minimum number of products (nothing is estimated); the ``MeasureResult`` contract
 still requires ``sample_size >= 30`` downstream.
 
-``true_effect`` is ``None``: the prepared data carry no potential outcomes.
+Truth (simulated data). When the prepared data carry the potential outcomes of the outcome metric
+(``{outcome_metric}_y0``/``_y1``, default ``revenue``, summed per product over the after period
+by ``prepare_simulator_for_approximation``), ``true_effect`` is the same aggregate (sum or mean
+per product) of each product's realised effect ``enriched * (y1 - y0)``, rescaled to the length
+of the baseline period (``* n_days_before / n_days_after`` when both counts are present), because
+the approximation ``coefficient * delta * baseline_sales`` is a change over a period as long as
+the baseline. It is therefore in the units of the estimate, and ``estimate - truth`` is the error
+of the assumed response function. Without potential outcomes it is ``None``.
 """
 
 from __future__ import annotations
@@ -94,6 +101,7 @@ class MetricsApproximation(Model):
             "response_function": function,
             "response_params": dict(response_params),
             "aggregate": get_choice(params, "aggregate", NAME, choices=AGGREGATES, default="sum"),
+            "outcome_metric": get_str(params, "outcome_metric", NAME, default="revenue"),
         }
 
     def fit(self, data: pd.DataFrame, params: Mapping[str, Any]) -> ModelFit:
@@ -199,5 +207,28 @@ class MetricsApproximation(Model):
         )
 
     def true_effect(self, data: pd.DataFrame, params: Mapping[str, Any]) -> float | None:
-        """``None``: approximation inputs carry no potential outcomes."""
-        return None
+        """The realised effect in the estimate's units (module docstring); ``None`` without
+        potential outcomes."""
+        metric = params.get("outcome_metric", "revenue")
+        y0_col, y1_col = f"{metric}_y0", f"{metric}_y1"
+        if y0_col not in data.columns or y1_col not in data.columns:
+            return None
+        columns = [
+            params["metric_before_column"],
+            params["metric_after_column"],
+            params["baseline_column"],
+        ]
+        rows = data.loc[~data[columns].isna().any(axis=1).to_numpy()]
+        if rows.empty:
+            return None
+        effect = (rows[y1_col] - rows[y0_col]).to_numpy(float)
+        if "enriched" in rows.columns:
+            effect = effect * rows["enriched"].to_numpy(bool)
+        if "n_days_before" in rows.columns and "n_days_after" in rows.columns:
+            before = rows["n_days_before"].to_numpy(float)
+            after = rows["n_days_after"].to_numpy(float)
+            ratio = np.divide(before, after, out=np.ones_like(before), where=after > 0)
+            effect = effect * ratio
+        if params.get("aggregate", "sum") == "sum":
+            return round(float(effect.sum()), 2)
+        return float(effect.mean())
