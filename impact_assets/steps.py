@@ -14,9 +14,9 @@ from typing import Any
 from impact_assets.component import PipelineComponent
 from impact_assets.config import InitiativeConfig, PipelineConfig
 from impact_assets.contracts import (
+    MIN_SAMPLE_SIZE,
     AllocateResult,
     ContractError,
-    MIN_SAMPLE_SIZE,
     EvaluateResult,
     MeasureResult,
     OutcomeReport,
