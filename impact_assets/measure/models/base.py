@@ -57,6 +57,12 @@ class ModelFit:
 #: ``max_abs_smd_after`` (matching/subclassification covariate balance), ``n_unmatched_treated``
 #: (dropped by the caliper), ``n_strata``, ``n_strata_dropped``, ``share_dropped`` (fraction of
 #: units in dropped strata), ``ci_method`` (text), ``n_placebos`` (synthetic control).
+#: Time series: ``period`` (the period of the data: day, week, month, quarter, year, period),
+#: ``series`` (one series, the unit selected, or the aggregation), ``durbin_watson``,
+#: ``ljung_box_lags``/``ljung_box_stat``/``ljung_box_p_value`` (residual autocorrelation),
+#: ``pre_period_trend_r_squared`` (fit of the pre-period trend alone). Synthetic control:
+#: ``rmspe_ratio`` (treated post/pre RMSPE), ``p_value_method``, ``n_placebos_good_fit`` and
+#: ``placebo_fit_cutoff`` (placebos with pre-MSPE <= cutoff x the treated unit's).
 DIAGNOSTIC_KEYS = (
     "n_observations",
     "r_squared",
@@ -74,6 +80,17 @@ DIAGNOSTIC_KEYS = (
     "share_dropped",
     "ci_method",
     "n_placebos",
+    "period",
+    "series",
+    "durbin_watson",
+    "ljung_box_lags",
+    "ljung_box_stat",
+    "ljung_box_p_value",
+    "pre_period_trend_r_squared",
+    "rmspe_ratio",
+    "p_value_method",
+    "n_placebos_good_fit",
+    "placebo_fit_cutoff",
 )
 
 
