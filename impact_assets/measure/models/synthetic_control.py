@@ -110,6 +110,11 @@ DEFAULT_PLACEBO_FIT_CUTOFF = 5.0
 OPTIM_METHODS = ("nelder-mead", "powell", "cg", "bfgs", "l-bfgs-b", "tnc", "cobyla", "slsqp")
 OPTIM_INITIAL = ("equal", "ols")
 CI_METHODS = ("inversion", "placebo_se")
+#: The V search's multi-start (deterministic): Dirichlet draws per predictor, their seed, and
+#: how many of the best starts the local search refines.
+RANDOM_STARTS_PER_PREDICTOR = 20
+V_SEARCH_SEED = 0
+N_LOCAL = 1
 
 
 def simplex_weights(donors: np.ndarray, target: np.ndarray) -> np.ndarray:
@@ -548,20 +553,27 @@ class SyntheticControl(Model):
             w = self._weights_for_v(x0, x1, v_of(z))
             return float(np.mean((y1_pre - y0_pre @ w) ** 2))
 
-        starts = [np.zeros(k)]
+        # the loss is piecewise smooth with many local minima: a deterministic multi-start
+        # (equal V, each predictor alone, RANDOM_STARTS_PER_PREDICTOR x k Dirichlet draws from a
+        # fixed seed, and optim_initial), then the local search from the best N_LOCAL of them
+        candidates = [np.full(k, 1.0 / k), *np.eye(k)]
         if params["optim_initial"] == "ols":
             design = np.column_stack([np.ones(x0.shape[1] + 1), np.column_stack([x0, x1]).T])
             outcome = np.append(y0_pre.mean(axis=0), y1_pre.mean())
             coef, *_ = np.linalg.lstsq(design, outcome, rcond=None)
             squared = np.maximum(coef[1:] ** 2, 1e-12)
-            starts = [np.log(squared / squared.sum())]
-        best_z, best = starts[0], loss(starts[0])
+            candidates.insert(0, squared / squared.sum())
+        rng = np.random.default_rng(V_SEARCH_SEED)
+        candidates.extend(rng.dirichlet(np.full(k, 0.3), size=RANDOM_STARTS_PER_PREDICTOR * k))
+        starts = [np.log(np.maximum(np.asarray(c, dtype=float), 1e-8)) for c in candidates]
+        scored = sorted(((loss(z), i) for i, z in enumerate(starts)), key=lambda item: item)
+        best, best_z = scored[0][0], starts[scored[0][1]]
         if k > 1:
             method = {"nelder-mead": "Nelder-Mead", "l-bfgs-b": "L-BFGS-B"}.get(
                 params["optim_method"], params["optim_method"].upper()
             )
-            for z0 in starts:
-                result = minimize(loss, z0, method=method, options={"maxiter": 200 * k})
+            for _, i in scored[:N_LOCAL]:
+                result = minimize(loss, starts[i], method=method, options={"maxiter": 100 * k})
                 if np.isfinite(result.fun) and result.fun < best:
                     best_z, best = np.asarray(result.x, dtype=float), float(result.fun)
         v = v_of(best_z)
