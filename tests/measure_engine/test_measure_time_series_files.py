@@ -234,3 +234,33 @@ def test_integer_year_file_with_a_date_filter_is_refused(tmp_path):
         f"{path} holds integer periods (e.g. 1970); start_date/end_date filter "
         "dates, so remove them (select periods in the file instead)"
     )
+
+
+def test_its_unit_filter_on_a_product_panel_through_the_config_defaults(tmp_path):
+    """The merged defaults carry synthetic_control's `unit_column: unit_id`; on a product panel
+    the `unit` filter still reads `product_id`."""
+    rng = np.random.default_rng(4)
+    dates = pd.date_range("2024-01-01", periods=40).strftime("%Y-%m-%d")
+    frames = [
+        pd.DataFrame(
+            {
+                "product_id": f"p{u}",
+                "date": dates,
+                "revenue": 100
+                + u
+                + rng.normal(0, 1, 40)
+                + (15.0 if u == 2 else 0) * (np.arange(40) >= 20),
+            }
+        )
+        for u in range(3)
+    ]
+    config = _config(
+        tmp_path,
+        pd.concat(frames, ignore_index=True),
+        "interrupted_time_series",
+        {"intervention_date": dates[20], "unit": "p2"},
+    )
+    result = _run(tmp_path, config)
+    assert result["sample_size"] == 40
+    assert result["ci_lower"] <= 15.0 <= result["ci_upper"]
+    assert result["diagnostics"]["series"] == "unit 'p2' of column 'product_id'"

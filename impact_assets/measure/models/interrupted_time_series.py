@@ -176,9 +176,12 @@ class InterruptedTimeSeries(Model):
 
     @staticmethod
     def _unit_column(data: pd.DataFrame, params: Mapping[str, Any]) -> str | None:
-        if params.get("unit_column"):
-            return params["unit_column"]
-        return next((c for c in ("product_id", "unit_id") if c in data.columns), None)
+        """``unit_column``; the shared default ``unit_id`` (the merged config defaults) falls back
+        to ``product_id`` when the data have no ``unit_id`` column, as in synthetic_control."""
+        configured = params.get("unit_column")
+        if configured and (configured != "unit_id" or configured in data.columns):
+            return configured
+        return next((c for c in ("product_id", "unit_id") if c in data.columns), configured)
 
     def _series(self, data: pd.DataFrame, params: Mapping[str, Any]) -> _Series:
         column, time_column = params["dependent_variable"], params["time_column"]
