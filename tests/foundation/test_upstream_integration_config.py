@@ -13,6 +13,7 @@ from pathlib import Path
 
 import dagster as dg
 import pandas as pd
+import pytest
 
 from impact_assets.config import load_config
 from impact_assets.measure.component import Measure
@@ -84,3 +85,34 @@ def test_upstream_integration_config_runs_through_dagster_job_execute(tmp_path):
         assert _source(store / initiative / "scale")["n_products"] == 500
     with dg.DagsterInstance.from_config(str(tmp_path / "home")) as instance:
         assert instance.get_materialized_partitions(dg.AssetKey("outcome_report")) == set(IDS)
+
+
+def test_manifest_min_sample_size_reaches_the_measure_event(tmp_path):
+    from impact_assets import steps
+    from impact_assets.config import ConfigError
+
+    project = tmp_path / "project"
+    shutil.copytree(EXAMPLE, project)
+    manifest = project / "pipeline.yaml"
+    text = manifest.read_text()
+    manifest.write_text(
+        text.replace(
+            "    cost_to_scale: 8000\n", "    cost_to_scale: 8000\n    min_sample_size: 17\n"
+        )
+    )
+    cfg = load_config(manifest)
+    small = cfg.initiatives[2]
+    assert small.min_sample_size == 17 and cfg.initiatives[0].min_sample_size is None
+    assert steps.measure_event(small)["min_sample_size"] == 17
+    assert "min_sample_size" not in steps.measure_event(cfg.initiatives[0])
+    manifest.write_text(
+        text.replace(
+            "    cost_to_scale: 8000\n", "    cost_to_scale: 8000\n    min_sample_size: 2.5\n"
+        )
+    )
+    with pytest.raises(ConfigError) as err:
+        load_config(manifest)
+    assert str(err.value) == (
+        f"{manifest}: initiative 'init-003': initiatives[2].min_sample_size: "
+        "must be an integer, got 2.5"
+    )
