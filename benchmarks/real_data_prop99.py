@@ -59,7 +59,8 @@ TREATED = "California"
 TREATMENT_YEAR = 1989
 PUBLISHED = {
     "estimate": -20.0,  # "almost 20 packs" per capita, average 1989-2000
-    "range": (-26.0, -19.0),  # the average gap and the gap by 2000 (about 26 packs)
+    # "almost 20" on average (read as 18 to 20) up to the gap by 2000 ("about 26 packs")
+    "range": (-26.0, -18.0),
     "p_value": 1 / 39,
     "weights": {
         "Utah": 0.334,
