@@ -86,7 +86,9 @@ METHODS = """## Inference per model (what the CI columns measure)
   per-date effect path (a 7-day ramp here), i.e. the quantity the regression targets.
 - synthetic_control: simplex weights on the 45 pre-period days for the average of the 30
   treated units; SE = root mean square of 30 in-space placebo ATTs (placebo groups of 30 donors
-  fitted on the remaining donors), CI = ATT -/+ t(30) SE; permutation p-value.
+  fitted on the remaining donors), CI = ATT -/+ t(30) SE; p-value = rank of the post/pre RMSPE
+  ratio among the groups. (With one treated unit every donor is a placebo once and the CI comes
+  from test inversion: docs/measure.md.)
 - nearest_neighbour_matching: Abadie-Imbens bias-corrected matching with replacement (1
   neighbour, no caliper), Abadie-Imbens (2006) variance extended by the influence of the
   estimated bias regression, t interval (df = matched units - 1).

@@ -7,7 +7,9 @@
    ``allow_external_paths``.
 2. Stage configs: ``component:`` plus the component's constructor keyword arguments.
 3. Initiatives: ``initiative_id``, ``cost_to_scale``, ``measure_config`` and the optional
-   ``value_per_unit`` (what one unit of the measured effect is worth, default 1) and ``name``.
+   ``value_per_unit`` (what one unit of the measured effect is worth, default 1), ``name`` and
+   ``min_sample_size`` (a lower minimum of ``MeasureResult.sample_size`` for a small-panel
+   design, sent to MEASURE in the event; ``docs/measure.md``, "Sample size per model").
 
 Every path is resolved relative to the YAML file that names it and, unless the manifest sets
 ``allow_external_paths: true``, must stay inside the manifest's directory tree; this includes the
@@ -54,7 +56,7 @@ _MANIFEST_OPTIONAL = (
     "name",
 )
 _INITIATIVE_REQUIRED = ("initiative_id", "cost_to_scale", "measure_config")
-_INITIATIVE_OPTIONAL = ("value_per_unit", "name", "description")
+_INITIATIVE_OPTIONAL = ("value_per_unit", "name", "description", "min_sample_size")
 DEFAULT_MAX_WORKERS = 4
 
 
@@ -123,6 +125,7 @@ class InitiativeConfig:
     value_per_unit: float | None = None
     name: str | None = None
     description: str | None = None
+    min_sample_size: int | None = None
     parsed_measure_config: ParsedMeasureConfig | None = field(
         default=None, compare=False, hash=False, repr=False
     )
@@ -299,6 +302,11 @@ def _load_initiative(file: Path, index: int, raw: Any, root: Path, allow_externa
         value_per_unit = float(
             _number(file, f"{key}.value_per_unit", value_per_unit, initiative=ident)
         )
+    min_sample_size = raw.get("min_sample_size")
+    if min_sample_size is not None:
+        min_sample_size = int(
+            _number(file, f"{key}.min_sample_size", min_sample_size, integer=True, initiative=ident)
+        )
     for text_key in ("name", "description"):
         if raw.get(text_key) is not None and not isinstance(raw[text_key], str):
             raise ConfigError(file, f"{key}.{text_key}", "must be a string", ident)
@@ -317,6 +325,7 @@ def _load_initiative(file: Path, index: int, raw: Any, root: Path, allow_externa
         value_per_unit=value_per_unit,
         name=raw.get("name"),
         description=raw.get("description"),
+        min_sample_size=min_sample_size,
         parsed_measure_config=parsed,
     )
 

@@ -20,7 +20,10 @@ from typing import Any, ClassVar, Self
 
 #: Relative tolerance used by the equality and budget invariants.
 RELATIVE_TOLERANCE = 1e-9
-#: The smallest sample a measurement may be based on (design: ``sample_size >= 30``).
+#: The smallest sample a measurement may be based on (design: ``sample_size >= 30``). The
+#: default of ``MeasureResult.min_sample_size``: a measure config (``MEASUREMENT.min_sample_size``)
+#: or the manifest (an initiative's ``min_sample_size``) may set a lower one for a small-panel
+#: design, recorded in the result (``docs/measure.md``, "Sample size per model").
 MIN_SAMPLE_SIZE = 30
 
 
@@ -104,6 +107,14 @@ class _Contract:
                 raise self._fail(name, f"must be an integer, got {value!r}") from None
         return value
 
+    def _min_sample_size(self) -> int:
+        """``min_sample_size``: an integer >= 1 (the contract's default is
+        :data:`MIN_SAMPLE_SIZE`; a small-panel design may document a lower one)."""
+        value = self._integer("min_sample_size")
+        if value < 1:
+            raise self._fail("min_sample_size", f"must be >= 1, got {value!r}")
+        return value
+
     def _model_type(self) -> ModelType:
         try:
             return ModelType(self.model_type)
@@ -171,6 +182,7 @@ class MeasureResult(_Contract):
     phase: str = "pilot"
     estimand: str | None = None
     true_effect: float | None = None
+    min_sample_size: int = MIN_SAMPLE_SIZE
 
     def __post_init__(self) -> None:
         self._initiative()
@@ -201,9 +213,10 @@ class MeasureResult(_Contract):
             raise self._fail("p_value", f"must be None or within [0, 1], got {self.p_value!r}")
         if self.standard_error is not None and self.standard_error < 0:
             raise self._fail("standard_error", f"must be >= 0, got {self.standard_error!r}")
-        if self.sample_size < MIN_SAMPLE_SIZE:
+        self.min_sample_size = self._min_sample_size()
+        if self.sample_size < self.min_sample_size:
             raise self._fail(
-                "sample_size", f"must be >= {MIN_SAMPLE_SIZE}, got {self.sample_size!r}"
+                "sample_size", f"must be >= {self.min_sample_size}, got {self.sample_size!r}"
             )
         if self.phase not in ("pilot", "scale"):
             raise self._fail("phase", f"must be 'pilot' or 'scale', got {self.phase!r}")
@@ -355,6 +368,7 @@ class OutcomeReport(_Contract):
     true_effect_pilot: float | None = None
     true_effect_scale: float | None = None
     details: dict[str, Any] = field(default_factory=dict)
+    min_sample_size: int = MIN_SAMPLE_SIZE
 
     def __post_init__(self) -> None:
         self._initiative()
@@ -385,10 +399,11 @@ class OutcomeReport(_Contract):
                 f"must equal actual_return - predicted_return = {expected!r}, "
                 f"got {self.prediction_error!r}",
             )
-        if self.sample_size_pilot < MIN_SAMPLE_SIZE:
+        self.min_sample_size = self._min_sample_size()
+        if self.sample_size_pilot < self.min_sample_size:
             raise self._fail(
                 "sample_size_pilot",
-                f"must be >= {MIN_SAMPLE_SIZE}, got {self.sample_size_pilot!r}",
+                f"must be >= {self.min_sample_size}, got {self.sample_size_pilot!r}",
             )
         if self.sample_size_scale < self.sample_size_pilot:
             raise self._fail(

@@ -14,6 +14,7 @@ from typing import Any
 from impact_assets.component import PipelineComponent
 from impact_assets.config import InitiativeConfig, PipelineConfig
 from impact_assets.contracts import (
+    MIN_SAMPLE_SIZE,
     AllocateResult,
     ContractError,
     EvaluateResult,
@@ -46,6 +47,8 @@ def measure_event(
     }
     if initiative.parsed_measure_config is not None:
         event["measure_config_parsed"] = initiative.parsed_measure_config
+    if initiative.min_sample_size is not None:
+        event["min_sample_size"] = initiative.min_sample_size
     if phase == SCALE:
         if sample_size is None:
             raise ValueError("the scale phase needs a sample_size")
@@ -259,6 +262,10 @@ def build_outcome_report(
         true_effect_pilot=pilot_true,
         true_effect_scale=scale_true,
         details=details,
+        min_sample_size=min(
+            int(pilot.get("min_sample_size", MIN_SAMPLE_SIZE)),
+            int(scale.get("min_sample_size", MIN_SAMPLE_SIZE)),
+        ),
     )
     return {**report.to_dict(), "actual_in_pilot_ci": report.actual_in_pilot_ci}
 

@@ -32,6 +32,7 @@ def _summary(record: dict[str, Any]) -> dict[str, Any]:
         "ci_upper": record.get("ci_upper"),
         "p_value": record.get("p_value"),
         "sample_size": record.get("sample_size"),
+        "min_sample_size": record.get("min_sample_size"),
         "true_effect": record.get("true_effect"),
     }
 

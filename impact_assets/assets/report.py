@@ -108,7 +108,7 @@ def build(spec: GraphSpec) -> list:
         contract_check(
             "outcome_report_contract",
             "OutcomeReport contract (prediction_error == actual - predicted, "
-            "n_scale >= n_pilot >= 30) and lineage consistent with the consumed values.",
+            "n_scale >= n_pilot >= min_sample_size, 30 by default) and lineage consistent with the consumed values.",
             verify_reports,
         )
     ]

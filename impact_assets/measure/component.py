@@ -10,7 +10,8 @@ else the file is read. The order of work (``docs/measure.md``):
 1. validate the event; load, merge and validate the measure config;
 2. look up the model and validate its parameters;
 3. plan the data source for the phase (seeds, catalog, files), all before any data exist;
-4. produce the data (source + enrichment), count the units (``sample_size``), transform;
+4. produce the data (source + enrichment), transform; the model checks its own minimum and
+   counts its ``sample_size``, which must reach the run's ``min_sample_size`` (30 by default);
 5. fit the model; compute the true effect from the potential outcomes (simulated data only);
 6. validate the ``MeasureResult``; write the job directory ``{storage_url}/{initiative_id}/
    {phase}/`` atomically, ``manifest.json`` last.
@@ -45,7 +46,7 @@ from impact_assets.measure.config import (
     resolve_model,
 )
 from impact_assets.measure.jobdir import JobDir, json_safe, utc_now, validate_initiative_id
-from impact_assets.measure.sources import count_units, load_source, plan_source
+from impact_assets.measure.sources import load_source, plan_source
 from impact_assets.measure.transforms import TransformError, apply_transform
 
 log = logging.getLogger(__name__)
@@ -72,6 +73,27 @@ def _event_sample_size(event: Mapping[str, Any]) -> int | None:
     if value < 1:
         raise ValueError(f"event field 'sample_size' must be >= 1, got {value!r}")
     return int(value)
+
+
+def _min_sample_size(
+    configured: int | None, event: Mapping[str, Any], initiative_id: str
+) -> tuple[int, str]:
+    """The run's minimum ``sample_size`` and where it comes from: the measure config's
+    ``MEASUREMENT.min_sample_size``, else the event's ``min_sample_size`` (the manifest's
+    initiative entry), else the contract's :data:`MIN_SAMPLE_SIZE`."""
+    if configured is not None:
+        return int(configured), "MEASUREMENT.min_sample_size"
+    value = event.get("min_sample_size")
+    if value is None:
+        return MIN_SAMPLE_SIZE, "the contract's default"
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(
+            f"initiative {initiative_id!r}: event field 'min_sample_size' must be an integer "
+            f">= 1, got {value!r}"
+        )
+    return int(value), "the manifest's min_sample_size"
 
 
 class Measure(PipelineComponent):
@@ -186,26 +208,30 @@ class Measure(PipelineComponent):
         )
         model, params = resolve_model(cfg)
         plan = plan_source(cfg, phase, sample_size)
+        minimum, minimum_from = _min_sample_size(cfg.min_sample_size, event, initiative_id)
 
-        # 4: data
+        # 4: data, then the model's own minimum and sample size (docs/measure.md, "Sample size
+        # per model"): there is no generic gate before the model
         source = load_source(cfg, plan)
-        units = source.n_units if source.n_units is not None else count_units(source.data)
-        if units < MIN_SAMPLE_SIZE:
-            unit = "distinct product_id values" if "product_id" in source.data.columns else "rows"
-            key = (
-                "scale_path"
-                if source.info.get("phase") == "scale" and not source.simulated
-                else "path"
-            )
-            raise cfg.error(
-                f"DATA.SOURCE.CONFIG.{key}",
-                f"the data hold {units} units ({unit}); a measurement needs at least "
-                f"{MIN_SAMPLE_SIZE}",
-            )
         try:
             transformed = apply_transform(cfg.transform_name, source.data, cfg.transform_params)
         except TransformError as exc:
             raise MeasureError(f"initiative {initiative_id!r} ({cfg.path}): {exc}") from exc
+        try:
+            model.check_minimum(transformed, params)
+            units = int(model.sample_size(transformed, params))
+        except ModelError as exc:
+            raise MeasureError(f"initiative {initiative_id!r} ({cfg.path}): {exc}") from exc
+        unit_name = model.sample_size_unit or (
+            "products" if "product_id" in transformed.columns else "rows"
+        )
+        if units < minimum:
+            raise cfg.error(
+                "MEASUREMENT.min_sample_size",
+                f"model {model.name!r}: sample_size is {units} ({unit_name}), below "
+                f"the minimum {minimum} ({minimum_from}); a small-panel design may set a lower "
+                "MEASUREMENT.min_sample_size (docs/measure.md, 'Sample size per model')",
+            )
 
         # 5: model
         try:
@@ -219,7 +245,8 @@ class Measure(PipelineComponent):
         diagnostics = {
             **dict(fit.diagnostics),
             "n_observations": int(fit.n_observations),
-            "sample_size_unit": "products" if "product_id" in source.data.columns else "rows",
+            "sample_size_unit": unit_name,
+            "min_sample_size_from": minimum_from,
             "data_source": cfg.source_type,
         }
         result = MeasureResult(
@@ -235,6 +262,7 @@ class Measure(PipelineComponent):
             phase=phase,
             estimand=fit.estimand,
             true_effect=true_effect,
+            min_sample_size=minimum,
         )
         # what is written is what is returned: the JSON-normalized dict, re-validated
         record = json_safe(result.to_dict())

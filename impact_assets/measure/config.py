@@ -83,7 +83,7 @@ _SOURCE_CONFIG_KEYS = (
     "storage_path",
 )
 _FUNCTION_KEYS = ("FUNCTION", "PARAMS")
-_MEASUREMENT_KEYS = ("MODEL", "PARAMS")
+_MEASUREMENT_KEYS = ("MODEL", "PARAMS", "min_sample_size")
 
 
 @dataclass(frozen=True)
@@ -111,6 +111,11 @@ class MeasureConfig:
     transform_params: dict[str, Any]
     model_name: str
     model_params: dict[str, Any] = field(default_factory=dict)
+    #: ``MEASUREMENT.min_sample_size`` (``None``: not set; the contract's 30 applies unless the
+    #: manifest sets one).
+    min_sample_size: int | None = None
+    #: The ``MEASUREMENT.PARAMS`` keys the user wrote (not the merged defaults), sorted.
+    user_param_keys: tuple[str, ...] = ()
 
     def error(self, field_name: str | None, message: str) -> MeasureConfigError:
         return MeasureConfigError(self.path, field_name, message, self.initiative_id)
@@ -408,6 +413,10 @@ def load_measure_config(
     # ---- measurement
     model_name = check.string("MEASUREMENT.MODEL", merged["MEASUREMENT"]["MODEL"])
     model_params = check.mapping("MEASUREMENT.PARAMS", merged["MEASUREMENT"]["PARAMS"])
+    min_sample_size = merged["MEASUREMENT"].get("min_sample_size")
+    if min_sample_size is not None:
+        min_sample_size = check.integer("MEASUREMENT.min_sample_size", min_sample_size, minimum=1)
+    user_params = user_measurement.get("PARAMS") or {}
 
     return MeasureConfig(
         path=path,
@@ -426,6 +435,8 @@ def load_measure_config(
         transform_params={k: v for k, v in transform_params.items()},
         model_name=model_name,
         model_params=model_params,
+        min_sample_size=min_sample_size,
+        user_param_keys=tuple(sorted(str(k) for k in user_params)),
     )
 
 
@@ -525,6 +536,19 @@ def resolve_model(cfg: MeasureConfig):
         model = get_model(cfg.model_name)
     except ModelError as exc:
         raise cfg.error("MEASUREMENT.MODEL", str(exc)) from exc
+    accepted = model.accepted_params
+    if accepted is not None:
+        unknown = [k for k in cfg.user_param_keys if k not in accepted]
+        if unknown:
+            hints = []
+            for key in unknown:
+                close = difflib.get_close_matches(key, sorted(accepted), n=1)
+                hints.append(f"{key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+            raise cfg.error(
+                f"MEASUREMENT.PARAMS.{unknown[0]}",
+                f"model {cfg.model_name!r} does not use parameter(s) {', '.join(hints)}; "
+                f"it reads {sorted(accepted)}",
+            )
     try:
         params = model.validate_params(dict(cfg.model_params))
     except (ModelError, ValueError, TypeError) as exc:

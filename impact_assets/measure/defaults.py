@@ -94,8 +94,9 @@ MEASURE_DEFAULTS: dict[str, Any] = {
             "unit_column": "unit_id",
             "outcome_column": None,
             "time_column": "date",
-            "optim_method": "Nelder-Mead",
-            "optim_initial": "equal",
+            # optim_method / optim_initial (upstream: Nelder-Mead / equal) are the V search of
+            # synthetic_control with `predictors`; they have no default here, so that giving
+            # them without predictors (where they would be ignored) is refused
             # metrics_approximation
             "metric_before_column": "quality_before",
             "metric_after_column": "quality_after",

@@ -223,7 +223,19 @@ def _load_file(cfg: MeasureConfig, plan: SourcePlan) -> SourceData:
         raise cfg.error(key, f"cannot read {plan.data_path}: {exc}") from exc
     date_column = cfg.source_config["date_column"]
     id_column = cfg.source_config["product_id_column"]
-    if date_column in data.columns:
+    if date_column in data.columns and _integer_periods(data[date_column]):
+        # integer periods (a year, a month index): kept as numbers, never read as nanoseconds
+        # since 1970; the models take them as periods (models/_time.py)
+        if cfg.start_date is not None or cfg.end_date is not None:
+            raise cfg.error(
+                "DATA.SOURCE.CONFIG.start_date",
+                f"column {date_column!r} of {plan.data_path} holds integer periods (e.g. "
+                f"{data[date_column].iloc[0]}); start_date/end_date filter dates, so remove "
+                "them (select periods in the file instead)",
+            )
+        if date_column != "date" and "date" not in data.columns:
+            data["date"] = data[date_column]
+    elif date_column in data.columns:
         try:
             data[date_column] = pd.to_datetime(data[date_column]).dt.normalize()
         except (ValueError, TypeError) as exc:
@@ -261,6 +273,15 @@ def _load_file(cfg: MeasureConfig, plan: SourcePlan) -> SourceData:
             plan.data_path,
         )
     return SourceData(data, None, False, info)
+
+
+def _integer_periods(series: pd.Series) -> bool:
+    """Whether a time column holds integer periods (integers, or floats with integral values)."""
+    if pd.api.types.is_bool_dtype(series) or not pd.api.types.is_numeric_dtype(series):
+        return False
+    values = series.to_numpy(dtype=float)
+    values = values[~pd.isna(values)]
+    return bool(values.size) and bool((values == values.round()).all())
 
 
 def count_units(data: pd.DataFrame) -> int:

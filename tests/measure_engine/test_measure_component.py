@@ -364,7 +364,14 @@ def test_upstream_demo_configs_run_end_to_end(tmp_path, initiative):
         assert result["true_effect"] is not None and result["true_effect"] > 0  # a real effect
         if result["ci_lower"] is not None:
             assert result["ci_lower"] <= result["effect_estimate"] <= result["ci_upper"]
-    assert pilot["sample_size"] == 100 and scale["sample_size"] == 400
+    # the scale phase really scales: a catalog of 400 products instead of the pilot's 100
+    for result, n_products in ((pilot, 100), (scale, 400)):
+        manifest = json.loads((Path(result["job_dir"]) / "manifest.json").read_text())
+        assert manifest["source"]["n_products"] == n_products
+    if pilot["model_type"] == "interrupted_time_series":  # sample_size counts dates
+        assert pilot["sample_size"] == scale["sample_size"] == 92
+    else:
+        assert pilot["sample_size"] == 100 and scale["sample_size"] == 400
 
 
 def test_an_already_parsed_config_is_used_while_the_file_is_unchanged(tmp_path, monkeypatch):

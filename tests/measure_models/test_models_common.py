@@ -31,8 +31,8 @@ UPSTREAM_DEFAULTS = {
     "unit_column": "unit_id",
     "outcome_column": None,
     "time_column": "date",
-    "optim_method": "Nelder-Mead",
-    "optim_initial": "equal",
+    # upstream's optim_method/optim_initial defaults are not merged here: synthetic_control
+    # refuses them without `predictors` (they would be ignored), see its tests
     "metric_before_column": "quality_before",
     "metric_after_column": "quality_after",
     "baseline_column": "baseline_sales",

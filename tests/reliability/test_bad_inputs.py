@@ -122,8 +122,10 @@ def test_data_file_with_nans(tmp_path):
 
 def test_fewer_than_30_units(tmp_path):
     message = measure_error(tmp_path, panel(n_products=20))
-    assert "DATA.SOURCE.CONFIG.path: the data hold 20 units" in message
-    assert "at least 30" in message
+    assert "initiative 'bad-data' (" in message and "measure.yaml): " in message
+    assert message.endswith(
+        "experiment: column 'product_id': 20 distinct values found; at least 30 units are needed"
+    )
 
 
 def test_constant_treatment(tmp_path):
