@@ -122,9 +122,11 @@ def test_data_file_with_nans(tmp_path):
 
 def test_fewer_than_30_units(tmp_path):
     message = measure_error(tmp_path, panel(n_products=20))
-    assert "initiative 'bad-data' (" in message and "measure.yaml): " in message
     assert message.endswith(
-        "experiment: column 'product_id': 20 distinct values found; at least 30 units are needed"
+        "measure.yaml: initiative 'bad-data': MEASUREMENT.min_sample_size: model 'experiment': "
+        "sample_size is 20 (products), below the minimum 30 (the contract's default); a "
+        "small-panel design may set a lower MEASUREMENT.min_sample_size (docs/measure.md, "
+        "'Sample size per model')"
     )
 
 
