@@ -1,9 +1,14 @@
-"""Stage components exposed as Dagster ``ConfigurableResource``s.
+"""Stage components exposed as Dagster ``ConfigurableResource``s, and the MEASURE worker pool.
 
-Each resource holds a registered component name and its constructor parameters. Defaults come
+Each component resource holds a registered component name and its constructor parameters. Defaults come
 from the stage configs the manifest names; run config (``-c`` on the CLI, the launchpad) overrides
 them, and ``EnvVar`` works for any field. :meth:`ComponentResource.describe` gives the resolved
 configuration recorded as metadata on every materialization.
+
+:class:`WorkerPoolResource` owns the MEASURE worker processes of one run: Dagster sets it up when
+a process starts executing a run's steps and tears it down when they end, so the workers exist
+only in processes that execute runs (never in a code server, the webserver or the daemon) and
+always stop with the run.
 """
 
 from __future__ import annotations
@@ -13,10 +18,11 @@ import importlib.metadata
 from typing import Any
 
 import dagster as dg
-from pydantic import Field
+from pydantic import Field, PrivateAttr
 
 from impact_assets.component import PipelineComponent
 from impact_assets.config import StageConfig
+from impact_assets.parallel import PARALLELISM, WorkerPool, use_processes
 from impact_assets.registry import ComponentError, build_component, resolve_component
 
 
@@ -94,3 +100,65 @@ class EvaluateResource(ComponentResource):
 
 class AllocateResource(ComponentResource):
     """The ALLOCATE component."""
+
+
+class WorkerPoolResource(dg.ConfigurableResource):
+    """The MEASURE worker processes of one run (``parallelism`` as in the manifest).
+
+    Set up for a run's execution: when the run will measure at least as many initiatives as make
+    worker processes worth it (:func:`impact_assets.parallel.use_processes`), the workers start
+    at once, importing on the other core while Dagster prepares the first step; otherwise they
+    start at the first MEASURE step that needs them, if any. Torn down when the run's execution
+    ends, whatever its outcome.
+    """
+
+    max_workers: int = Field(description="Worker processes (the manifest's max_workers).")
+    parallelism: str = Field(
+        default="auto", description=f"One of {', '.join(PARALLELISM)} (the manifest's)."
+    )
+    initiative_ids: list[str] = Field(
+        default_factory=list, description="The manifest's initiatives, in order."
+    )
+    _pool: WorkerPool | None = PrivateAttr(default=None)
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        self._pool = WorkerPool(self.max_workers)
+        if use_processes(self.parallelism, _measured_in_run(context, self.initiative_ids)):
+            self._pool.start()
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
+
+    @property
+    def pool(self) -> WorkerPool | None:
+        """The run's pool (``None`` outside a run's execution: work then runs in a pool of its
+        own, :func:`impact_assets.parallel.submit_all`)."""
+        return self._pool
+
+
+#: The assets whose steps run MEASURE.
+MEASURE_ASSETS = ("pilot_measurement", "scale_measurement")
+
+
+def _measured_in_run(context: dg.InitResourceContext, ids: list[str]) -> int:
+    """How many initiatives the run measures, from its asset selection and partition tags
+    (0 when it measures nothing or that is unknown)."""
+    run = context.run
+    if run is None:
+        return 0
+    selection = run.asset_selection
+    if selection is not None and not any(key.path[-1] in MEASURE_ASSETS for key in selection):
+        return 0
+    tags = run.tags
+    if "dagster/partition" in tags:
+        return 1
+    start = tags.get("dagster/asset_partition_range_start")
+    end = tags.get("dagster/asset_partition_range_end")
+    if start is None or end is None or not ids:
+        return 0
+    try:
+        return ids.index(end) - ids.index(start) + 1
+    except ValueError:
+        return 0
