@@ -3,7 +3,9 @@ assets.
 
 Each function either builds a stage input with exactly the design's enrichment, or runs one stage
 call and validates its output against the stage contract (raising :class:`ContractError` that names
-the stage and the initiative).
+the stage and the initiative). The guarded form (:func:`guarded`, :func:`measure_record`) turns
+one initiative's outcome into the record the Dagster assets store, whatever happened; MEASURE
+worker processes run :func:`measure_record`.
 """
 
 from __future__ import annotations

@@ -28,7 +28,7 @@ from impact_assets.registry import ComponentError, build_component, resolve_comp
 
 @functools.cache
 def _packages_distributions() -> dict[str, list[str]]:
-    """Top-level module -> distributions: a scan of every installed package (about 0.4 s)."""
+    """Top-level module -> distributions: a scan of every installed package (the slow path)."""
     return dict(importlib.metadata.packages_distributions())
 
 

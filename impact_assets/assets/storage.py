@@ -48,9 +48,8 @@ def json_bytes(value: Any) -> bytes:
     """``value`` as the stored file: strict JSON with sorted keys, one top-level entry a line.
 
     A record reads field by field (``"status": "ok"``, ``"ci_lower": 1.5``, ...) with nested
-    values on their field's line. Python's ``json`` module encodes in C only without ``indent``;
-    a fully indented file went through its pure-Python encoder, up to three times slower
-    (0.87 s of the run's own process for the 5,000 files of a 1,000-initiative run).
+    values on their field's line; each value is encoded compactly by ``json``'s C encoder (an
+    ``indent`` would switch it to the pure-Python one, docs/performance.md).
     """
     encode = _ENCODER.encode
     if isinstance(value, dict) and value and all(isinstance(key, str) for key in value):
