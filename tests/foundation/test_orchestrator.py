@@ -265,3 +265,14 @@ def test_processes_give_the_same_results_as_threads(tmp_path):
         results[mode] = out
     assert results["threads"] == results["processes"]
     assert results["threads"]["pilot_results"]
+
+
+@pytest.mark.parametrize("raw", ["20", "-5", "high"])
+def test_a_bad_worker_nice_names_the_variable(monkeypatch, raw):
+    from impact_assets import parallel
+
+    monkeypatch.setenv("IMPACT_WORKER_NICE", raw)
+    with pytest.raises(
+        ValueError, match=f"^IMPACT_WORKER_NICE must be a whole number from 0 to 19, got '{raw}'$"
+    ):
+        parallel.worker_nice()
