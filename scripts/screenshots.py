@@ -105,7 +105,7 @@ def pages(initiative: str) -> list[tuple[str, str, str]]:
         (
             "outcome-report-lineage",
             f"/assets/outcome_report?view=events&partition={initiative}",
-            "lineage_table",
+            "content_sha256",
         ),
         ("portfolio-report", "/assets/portfolio_report", "predicted_return"),
         ("evaluation-checks", "/assets/evaluation?view=checks", "evaluation_contract"),
@@ -132,6 +132,9 @@ def capture(base_url: str, out: Path, initiative: str) -> dict[str, str]:
             if name == "portfolio-report":  # open the chart (markdown metadata with the PNG)
                 with contextlib.suppress(Exception):
                     page.get_by_text("[Show Markdown]").nth(1).click(timeout=5_000)
+            if name == "outcome-report-lineage":  # open the report view with its lineage table
+                with contextlib.suppress(Exception):
+                    page.get_by_text("[Show Markdown]").first.click(timeout=5_000)
             page.wait_for_timeout(1000)
             page.screenshot(path=str(out / f"{name}.png"), full_page=False)
             texts[name] = page.inner_text("body")
