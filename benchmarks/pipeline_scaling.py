@@ -159,7 +159,12 @@ def run_size(n: int, workdir: Path, kind: str = "sqlite") -> dict[str, float | s
     manifest = write_portfolio(workdir / "manifest", n, seed=11)
     home = workdir / "home"
     home.mkdir()
-    env = {**os.environ, "DAGSTER_HOME": str(home), "IMPACT_MANIFEST": str(manifest)}
+    env = {
+        **os.environ,
+        "DAGSTER_HOME": str(home),
+        "IMPACT_MANIFEST": str(manifest),
+        "PYTHONPATH": str(ROOT),  # this checkout's package, whatever the environment installed
+    }
     database = None
     if kind == "postgres":
         database = f"impact_bench_{os.getpid()}_{n}_{int(time.time())}"
@@ -225,6 +230,7 @@ def _run(n: int, workdir: Path, manifest: Path, home: Path, env: dict, kind: str
     out = subprocess.run(
         [sys.executable, "-c", ORCHESTRATOR, str(manifest)],
         cwd=orch_dir,
+        env=env,
         capture_output=True,
         text=True,
         check=True,

@@ -50,7 +50,6 @@ def build_definitions(
             "measure_workers": WorkerPoolResource(
                 max_workers=config.max_workers,
                 parallelism=config.parallelism,
-                initiative_ids=list(config.initiative_ids),
             ),
             "io_manager": JsonIOManager(),
         },

@@ -22,7 +22,7 @@ from pydantic import Field, PrivateAttr
 
 from impact_assets.component import PipelineComponent
 from impact_assets.config import StageConfig
-from impact_assets.parallel import PARALLELISM, WorkerPool, use_processes
+from impact_assets.parallel import PARALLELISM, WorkerPool
 from impact_assets.registry import ComponentError, build_component, resolve_component
 
 
@@ -103,28 +103,24 @@ class AllocateResource(ComponentResource):
 
 
 class WorkerPoolResource(dg.ConfigurableResource):
-    """The MEASURE worker processes of one run (``parallelism`` as in the manifest).
+    """The MEASURE worker processes of one run (``max_workers`` and ``parallelism`` as in the
+    manifest).
 
-    Set up for a run's execution: when the run will measure at least as many initiatives as make
-    worker processes worth it (:func:`impact_assets.parallel.use_processes`), the workers start
-    at once, importing on the other core while Dagster prepares the first step; otherwise they
-    start at the first MEASURE step that needs them, if any. Torn down when the run's execution
-    ends, whatever its outcome.
+    Set up when a process starts executing a run's steps: the pool is created empty, and its
+    workers start at the first MEASURE step that needs them
+    (:func:`impact_assets.parallel.use_processes`), to be reused by the next. Torn down when the
+    run's execution ends, whatever its outcome: the workers stop. Dagster also sets resources
+    up again briefly for the result of an in-process execution; an unused pool costs nothing.
     """
 
     max_workers: int = Field(description="Worker processes (the manifest's max_workers).")
     parallelism: str = Field(
         default="auto", description=f"One of {', '.join(PARALLELISM)} (the manifest's)."
     )
-    initiative_ids: list[str] = Field(
-        default_factory=list, description="The manifest's initiatives, in order."
-    )
     _pool: WorkerPool | None = PrivateAttr(default=None)
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         self._pool = WorkerPool(self.max_workers)
-        if use_processes(self.parallelism, _measured_in_run(context, self.initiative_ids)):
-            self._pool.start()
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
         if self._pool is not None:
@@ -136,29 +132,3 @@ class WorkerPoolResource(dg.ConfigurableResource):
         """The run's pool (``None`` outside a run's execution: work then runs in a pool of its
         own, :func:`impact_assets.parallel.submit_all`)."""
         return self._pool
-
-
-#: The assets whose steps run MEASURE.
-MEASURE_ASSETS = ("pilot_measurement", "scale_measurement")
-
-
-def _measured_in_run(context: dg.InitResourceContext, ids: list[str]) -> int:
-    """How many initiatives the run measures, from its asset selection and partition tags
-    (0 when it measures nothing or that is unknown)."""
-    run = context.run
-    if run is None:
-        return 0
-    selection = run.asset_selection
-    if selection is not None and not any(key.path[-1] in MEASURE_ASSETS for key in selection):
-        return 0
-    tags = run.tags
-    if "dagster/partition" in tags:
-        return 1
-    start = tags.get("dagster/asset_partition_range_start")
-    end = tags.get("dagster/asset_partition_range_end")
-    if start is None or end is None or not ids:
-        return 0
-    try:
-        return ids.index(end) - ids.index(start) + 1
-    except ValueError:
-        return 0
