@@ -2,7 +2,9 @@
 
 * ``report``: print the latest portfolio report from the Dagster instance (``$DAGSTER_HOME``) as a
   table, optionally exporting it (``--csv``, ``--json``).
-* ``validate``: load a manifest and its stage configs and say what is wrong in one line.
+* ``validate``: load a manifest (default: ``$IMPACT_MANIFEST`` or ``configs/pipeline.yaml``), its
+  stage configs and the environment settings the code location reads, and say what is wrong in
+  one line. ``scripts/demo.sh`` runs it before ``dagster job execute``.
 
 Errors a user can cause print one line naming the file and field, and exit with status 2.
 """
@@ -65,9 +67,17 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    config = load_config(args.manifest)
+    from impact_assets.assets.manifest import backfill_policy_from_env, manifest_path
+    from impact_assets.parallel import worker_nice
+
+    config = load_config(args.manifest or manifest_path())
     for stage in ("measure", "evaluate", "allocate"):
         config.stage(stage).build()
+    try:
+        backfill_policy_from_env()
+        worker_nice()
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
     print(
         f"{config.path}: ok: {len(config.initiatives)} initiatives, budget {config.budget:g}, "
         f"components {config.measure.component}, {config.evaluate.component}, "
@@ -87,7 +97,9 @@ def parser() -> argparse.ArgumentParser:
     )
     report.set_defaults(func=cmd_report)
     validate = sub.add_parser("validate", help="check a manifest and its stage configs")
-    validate.add_argument("manifest", nargs="?", default="configs/pipeline.yaml")
+    validate.add_argument(
+        "manifest", nargs="?", help="default: $IMPACT_MANIFEST, else configs/pipeline.yaml"
+    )
     validate.set_defaults(func=cmd_validate)
     return top
 

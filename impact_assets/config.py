@@ -228,9 +228,7 @@ def _number(file: Path, key: str, value: Any, *, integer: bool = False, initiati
 
 
 def run_settings(file: Path, data: Mapping[str, Any]) -> tuple[int, str]:
-    """The manifest's ``max_workers`` and ``parallelism``, validated: read by the full load and
-    by the first look that decides whether to start MEASURE workers early
-    (:func:`impact_assets.assets.warm_start.prestart_for_manifest`)."""
+    """The manifest's ``max_workers`` and ``parallelism``, validated."""
     max_workers = _number(
         file, "max_workers", data.get("max_workers", DEFAULT_MAX_WORKERS), integer=True
     )

@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import math
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Self
@@ -48,17 +49,36 @@ class ModelType(str, enum.Enum):
         return self.value
 
 
-def _json_safe(value: Any) -> Any:
-    """Convert enums, tuples and numpy scalars into plain JSON types, recursively."""
+def json_safe(value: Any, digits: int | None = None) -> Any:
+    """A strict-JSON copy of ``value``: enums as their values, numpy and pandas scalars as plain
+    numbers, tuples, sets and arrays as lists, dates as ISO text, NaN and infinities as ``None``,
+    anything else as its text. With ``digits``, floats are rounded to that many significant
+    digits (stored measurement files use this, so that reruns give the same bytes)."""
     if isinstance(value, enum.Enum):
-        return value.value
+        return json_safe(value.value, digits)
+    if value is None or isinstance(value, bool | str):
+        return value
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return None
+        return float(f"{value:.{digits}g}") if digits else float(value)
     if isinstance(value, Mapping):
-        return {str(k): _json_safe(v) for k, v in value.items()}
+        return {str(k): json_safe(v, digits) for k, v in value.items()}
+    if isinstance(value, set | frozenset):
+        return [json_safe(v, digits) for v in sorted(value, key=str)]
     if isinstance(value, list | tuple):
-        return [_json_safe(v) for v in value]
+        return [json_safe(v, digits) for v in value]
+    if hasattr(value, "tolist") and getattr(value, "ndim", 0):  # numpy array, pandas Series
+        return [json_safe(v, digits) for v in value.tolist()]
+    if hasattr(value, "isoformat"):  # datetime, date, pandas Timestamp (NaT is missing)
+        return None if value != value else value.isoformat()
     if hasattr(value, "item") and callable(value.item):  # numpy scalar
-        return value.item()
-    return value
+        return json_safe(value.item(), digits)
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    return str(value)
 
 
 def _close(a: float, b: float) -> bool:
@@ -135,7 +155,7 @@ class _Contract:
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-safe dict (enums as values, tuples as lists)."""
-        return {f.name: _json_safe(getattr(self, f.name)) for f in dataclasses.fields(self)}
+        return {f.name: json_safe(getattr(self, f.name)) for f in dataclasses.fields(self)}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:

@@ -13,7 +13,7 @@ from typing import Any
 from impact_assets import steps
 from impact_assets.component import PipelineComponent
 from impact_assets.config import PipelineConfig, load_config
-from impact_assets.parallel import map_ordered
+from impact_assets.parallel import WorkerPool, map_ordered
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +53,10 @@ class Orchestrator:
         ALLOCATE component, ``impact_assets.allocate.frontier``). An empty allocation skips SCALE
         and gives no reports.
         """
+        with WorkerPool(self.config.max_workers) as pool:  # MEASURE's processes, pilot and scale
+            return self._run(pool)
+
+    def _run(self, pool: WorkerPool) -> dict[str, Any]:
         cfg = self.config
         initiatives = list(cfg.initiatives)
 
@@ -61,6 +65,7 @@ class Orchestrator:
             [(self.measure, i, steps.PILOT, None) for i in initiatives],
             cfg.max_workers,
             cfg.parallelism,
+            pool,
         )
         log.info("pilot: measured %d initiatives", len(pilot_results))
 
@@ -81,6 +86,7 @@ class Orchestrator:
             [(self.measure, i, steps.SCALE, cfg.scale_sample_size) for i in selected],
             cfg.max_workers,
             cfg.parallelism,
+            pool,
         )
 
         pilot_by_id = {r["initiative_id"]: r for r in pilot_results}

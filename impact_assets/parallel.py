@@ -1,33 +1,30 @@
-"""Fan-out over initiatives: threads, or worker processes for CPU-bound stages.
+"""Fan-out over initiatives: a thread pool, or a pool of worker processes for CPU-bound stages.
 
 MEASURE fits models in Python and numpy, which holds the GIL for much of the work, so threads do
-not use a second core. :func:`map_ordered` runs a picklable top-level function over the items in
-a process pool (``spawn`` start method: safe beside the threads Dagster runs) when
-``parallelism`` is ``processes``, or ``auto`` (the default) with at least :data:`AUTO_MIN_ITEMS`
-items and more than one CPU. Starting a worker imports numpy, pandas, scipy and statsmodels (about
-2 s, :data:`WORKER_IMPORTS`), so the process pool is kept for the life of the process and reused
-by every stage (pilot and scale); it is rebuilt if a worker dies and shut down at exit. (Workers
-forked from a ``forkserver`` that imports once were measured 8-12% slower per task: 200 pilot
-tasks took 5.7 s against 5.0 s, more than the second import saves.)
-A process that knows it will measure can start the workers early (:func:`prestart_process_pool`).
-Workers run :data:`WORKER_NICE` nicer than the process that starts them.
-Workers do not run the parent's main script again (``spawn`` would), and once they have measured
-they also take other work off the run's process (:func:`run_in_worker`, :func:`preload_in_workers`).
-Results always come back in input order, and the first exception (in input order) propagates.
+not use a second core. :func:`use_processes` decides: worker processes when ``parallelism`` is
+``processes``, or ``auto`` (the default) with at least :data:`AUTO_MIN_ITEMS` items and more than
+one CPU; threads otherwise.
+
+Worker processes live in a :class:`WorkerPool`: a plain :class:`ProcessPoolExecutor` with the
+``spawn`` start method (safe beside the threads Dagster runs), started on first use (or ahead,
+with :meth:`WorkerPool.start`), reused by every stage of its owner (pilot and scale) and shut
+down by :meth:`WorkerPool.close` (or leaving its ``with`` block). The Dagster layer owns one per
+executing run through a resource (:class:`impact_assets.assets.resources.WorkerPoolResource`);
+the plain ``Orchestrator`` owns one per ``run()``. Each worker imports :data:`WORKER_IMPORTS`
+as it starts and runs :data:`WORKER_NICE` nicer than its parent (the parent stores results and
+plans the next step; the workers wait on it).
+
+Results come back in input order, and the first exception (in input order) propagates. A worker
+that dies (killed, out of memory) raises :class:`BrokenProcessPool` with :data:`WORKER_DIED`; the
+pool starts new workers for the next call.
 """
 
 from __future__ import annotations
 
-import atexit
-import gc
 import importlib
 import multiprocessing
-import multiprocessing.context
-import multiprocessing.spawn
-import multiprocessing.util
 import os
 import threading
-import weakref
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import (
     Executor,
@@ -37,7 +34,7 @@ from concurrent.futures import (
     as_completed,
 )
 from concurrent.futures.process import BrokenProcessPool
-from typing import Any, TypeVar
+from typing import TypeVar
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -48,6 +45,7 @@ AUTO_MIN_ITEMS = 16
 
 
 def use_processes(parallelism: str, n_items: int) -> bool:
+    """Whether ``n_items`` items under ``parallelism`` run in worker processes."""
     if parallelism not in PARALLELISM:
         raise ValueError(
             f"parallelism must be one of {', '.join(PARALLELISM)}, got {parallelism!r}"
@@ -62,52 +60,9 @@ WORKER_DIED = (
     "start). Set `parallelism: threads` in the manifest to run without worker processes."
 )
 
-# -- worker processes that do not run the parent's main script ---------------------------------
-# A process started with ``spawn`` normally runs its parent's main script again (as
-# ``__mp_main__``) before its first task, so that functions defined there can be unpickled. The
-# workers here only ever run functions of importable modules, and the parent's main script is
-# often a console script such as ``dagster``, whose top level imports the whole Dagster CLI:
-# about 1.4 s of CPU and 40 MB for every worker, for nothing. So the workers of this module are
-# started without the parent's main module (and a script that starts them needs no
-# ``if __name__ == "__main__":`` guard).
-_SPAWNING = threading.local()
-_parent_preparation_data = multiprocessing.spawn.get_preparation_data
-
-
-def _preparation_data(name: str) -> dict:
-    """What a spawned process gets from its parent to prepare itself; without the parent's main
-    module when one of the workers below is starting (in this thread)."""
-    data = _parent_preparation_data(name)
-    if getattr(_SPAWNING, "without_main", False):
-        data.pop("init_main_from_path", None)
-        data.pop("init_main_from_name", None)
-    return data
-
-
-multiprocessing.spawn.get_preparation_data = _preparation_data
-
-
-class _WorkerProcess(multiprocessing.context.SpawnProcess):
-    """A spawned worker process started without its parent's main module (see above)."""
-
-    def start(self) -> None:
-        _SPAWNING.without_main = True
-        try:
-            super().start()
-        finally:
-            _SPAWNING.without_main = False
-
-
-class _WorkerContext(multiprocessing.context.SpawnContext):
-    Process = _WorkerProcess
-
-
-_WORKER_CONTEXT = _WorkerContext()
-
 #: Imported by every worker process as it starts: the MEASURE code path and the libraries its
 #: models import lazily (statsmodels, ``scipy.stats``, Parquet), so no task pays for them.
 WORKER_IMPORTS = (
-    "impact_assets.assets.records",
     "impact_assets.steps",
     "impact_assets.measure.component",
     "impact_assets.measure.models",
@@ -117,23 +72,13 @@ WORKER_IMPORTS = (
     "statsmodels.discrete.discrete_model",
 )
 
-#: Workers run this much nicer than the process that starts them. They are throughput; the
-#: starting process (Dagster planning the run, storing each step's events) is the critical path
-#: they all wait on, so on a busy or small machine it should win the CPU. Where nothing else
-#: runs, the workers get every idle core as before.
+#: Workers run this much nicer than the process that starts them (``$IMPACT_WORKER_NICE``).
 WORKER_NICE = 10
 NICE_ENV = "IMPACT_WORKER_NICE"
 
-_POOLS: dict[int, ProcessPoolExecutor] = {}
-_POOLS_LOCK = threading.Lock()
-#: Pools that have run at least one task; the others were only started ahead of time.
-_USED: weakref.WeakSet[ProcessPoolExecutor] = weakref.WeakSet()
-#: What :func:`preload_in_workers` has had each pool's workers load already.
-_PRELOADED: weakref.WeakKeyDictionary[ProcessPoolExecutor, set] = weakref.WeakKeyDictionary()
-
 
 def worker_nice() -> int:
-    """How much lower the workers' CPU priority is than this process's: ``$IMPACT_WORKER_NICE``,
+    """How much lower the workers' CPU priority is than their parent's: ``$IMPACT_WORKER_NICE``,
     else :data:`WORKER_NICE`."""
     raw = os.environ.get(NICE_ENV, "").strip()
     if not raw:
@@ -148,162 +93,110 @@ def worker_nice() -> int:
 
 
 def _start_worker(modules: Sequence[str], nice: int) -> None:
-    """Initializer of each worker process: lower its CPU priority by ``nice``, import
-    ``modules``, then ``gc.freeze()`` what they loaded, so that the collector does not scan the
-    imported libraries again at every full collection (they live as long as the process)."""
+    """Initializer of each worker process: lower its own CPU priority, import ``modules``."""
     if nice and hasattr(os, "nice"):
         os.nice(nice)
     for name in modules:
         importlib.import_module(name)
-    gc.freeze()
 
 
 def _ready() -> bool:
     return True
 
 
-def process_pool(workers: int, warm: bool = False) -> ProcessPoolExecutor:
-    """The process pool with ``workers`` workers, started once per process and then reused.
+class WorkerPool:
+    """A process pool of ``max_workers`` workers owned by one caller (a run, an ``Orchestrator``
+    run): started on first use or by :meth:`start`, stopped by :meth:`close`."""
 
-    With ``warm``, all ``workers`` processes are started now, in the background (each imports
-    :data:`WORKER_IMPORTS`), instead of one by one as the first tasks arrive.
-    """
-    with _POOLS_LOCK:
-        pool = _POOLS.get(workers)
-        if pool is None or getattr(pool, "_broken", False):
-            if pool is not None:
-                pool.shutdown(wait=False, cancel_futures=True)
-            pool = ProcessPoolExecutor(
-                max_workers=workers,
-                mp_context=_WORKER_CONTEXT,
-                initializer=_start_worker,
-                initargs=(WORKER_IMPORTS, worker_nice()),
-            )
-            _POOLS[workers] = pool
-            if warm:
-                # the pool starts a worker per submitted task while fewer than max_workers run
-                # (no fork: it starts them on demand); these no-op tasks make it start them all
-                # without waiting for them
-                for _ in range(workers):
-                    pool.submit(_ready)
-        return pool
+    def __init__(self, max_workers: int) -> None:
+        self.max_workers = max(1, int(max_workers))
+        self._lock = threading.Lock()
+        self._executor: ProcessPoolExecutor | None = None
 
+    def executor(self) -> ProcessPoolExecutor:
+        """The pool's executor, started now if it is not running."""
+        with self._lock:
+            if self._executor is None:
+                self._executor = ProcessPoolExecutor(
+                    max_workers=self.max_workers,
+                    mp_context=multiprocessing.get_context("spawn"),
+                    initializer=_start_worker,
+                    initargs=(WORKER_IMPORTS, worker_nice()),
+                )
+            return self._executor
 
-def _kept_pool() -> ProcessPoolExecutor | None:
-    """A process pool this process already runs and has used, if it is still usable."""
-    with _POOLS_LOCK:
-        for pool in _POOLS.values():
-            if pool in _USED and not getattr(pool, "_broken", False):
-                return pool
-    return None
+    @property
+    def running(self) -> bool:
+        return self._executor is not None
 
+    def start(self) -> None:
+        """Start every worker now (they import in the background) instead of at the first tasks."""
+        executor = self.executor()
+        for _ in range(self.max_workers):
+            executor.submit(_ready)
 
-def _load_and_freeze(load: Callable[[], Any]) -> None:
-    load()
-    gc.freeze()  # as at the worker's start: what ``load`` imported lives as long as the worker
+    def discard_broken(self) -> None:
+        """Forget an executor whose worker died; the next call starts a new one."""
+        with self._lock:
+            executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=False, cancel_futures=True)
 
+    def close(self) -> None:
+        """Stop the workers (waiting for running tasks; queued ones are cancelled)."""
+        with self._lock:
+            executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=True, cancel_futures=True)
 
-def preload_in_workers(load: Callable[[], Any]) -> bool:
-    """Run ``load`` (a top-level function that imports what later work needs) once in each kept
-    worker process, in the background, while the workers would idle; return whether there were
-    workers. :func:`run_in_worker` then finds the imports done. Asking again for the same
-    ``load`` on the same workers queues nothing more."""
-    pool = _kept_pool()
-    if pool is None:
-        return False
-    with _POOLS_LOCK:
-        asked = _PRELOADED.setdefault(pool, set())
-        if load in asked:
-            return True
-        asked.add(load)
-    try:
-        for _ in range(pool._max_workers):
-            pool.submit(_load_and_freeze, load)
-    except (BrokenProcessPool, RuntimeError):
-        with _POOLS_LOCK:
-            asked.discard(load)
-        return False
-    return True
+    def __enter__(self) -> WorkerPool:
+        return self
 
-
-def run_in_worker(fn: Callable[..., R], *args: Any) -> Future:
-    """``fn(*args)`` in a kept worker process when this process has one (the other core, while
-    this one goes on), else here; either way a future. ``fn`` and ``args`` must pickle."""
-    pool = _kept_pool()
-    if pool is not None:
-        try:
-            return pool.submit(fn, *args)
-        except (BrokenProcessPool, RuntimeError):
-            pass  # broken or shut down: do it here
-    future: Future = Future()
-    try:
-        future.set_result(fn(*args))
-    except Exception as exc:
-        future.set_exception(exc)
-    return future
-
-
-def prestart_process_pool(workers: int) -> threading.Thread:
-    """Start the ``workers`` worker processes now, in the background, so that they are ready
-    while this process does other work (Dagster loading and planning a run); :func:`submit_all`
-    reuses them. A thread starts them (a few tens of ms each), and the caller goes on at once."""
-    thread = threading.Thread(
-        target=process_pool, args=(max(1, workers),), kwargs={"warm": True}, daemon=True
-    )
-    thread.start()
-    return thread
-
-
-def shutdown_pools() -> None:
-    """Stop every kept worker process (registered to run at exit).
-
-    Workers of a pool that was started ahead of time and never given a task (a run that turned
-    out to measure too few initiatives for processes) are terminated rather than waited for:
-    they may still be importing.
-    """
-    with _POOLS_LOCK:
-        pools = list(_POOLS.values())
-        _POOLS.clear()
-    for pool in pools:
-        if pool not in _USED:
-            for process in list((getattr(pool, "_processes", None) or {}).values()):
-                process.terminate()
-        pool.shutdown(wait=True, cancel_futures=True)
-
-
-# At exit of a normal process (atexit), and at exit of a process that is itself a multiprocessing
-# child, such as the subprocess a Dagster code server starts for each run: there the interpreter
-# ends with os._exit after joining the process's non-daemon children, which include the pool's
-# workers, so without this finalizer that join would wait for them forever.
-atexit.register(shutdown_pools)
-multiprocessing.util.Finalize(None, shutdown_pools, exitpriority=100)
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def submit_all(
-    fn: Callable[[T], R], items: Sequence[T], max_workers: int, parallelism: str = "threads"
+    fn: Callable[[T], R],
+    items: Sequence[T],
+    max_workers: int,
+    parallelism: str = "threads",
+    pool: WorkerPool | None = None,
 ) -> Iterator[tuple[int, Future]]:
     """Yield ``(index, future)`` as futures complete.
 
-    A thread pool lives for this call; a process pool is shared (:func:`process_pool`). If the
-    caller stops early or an exception escapes, the futures not yet started are cancelled.
+    Threads: a thread pool lives for this call. Processes: ``pool``'s workers, or a
+    :class:`WorkerPool` for this call only when there is no ``pool``. If the caller stops early
+    or an exception escapes, the futures not yet started are cancelled.
     """
     if not items:
         return
-    workers = max(1, min(max_workers, len(items)))
     if use_processes(parallelism, len(items)):
-        # One pool size per process (max_workers), whatever the number of items.
-        pool = process_pool(max(1, max_workers))
-        _USED.add(pool)
-        yield from _drain(pool, fn, items)
+        if pool is None:
+            with WorkerPool(max_workers) as own:
+                yield from _drain_processes(own, fn, items)
+        else:
+            yield from _drain_processes(pool, fn, items)
     else:
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            yield from _drain(pool, fn, items)
+        workers = max(1, min(max_workers, len(items)))
+        with ThreadPoolExecutor(max_workers=workers) as threads:
+            yield from _drain(threads, fn, items)
+
+
+def _drain_processes(
+    pool: WorkerPool, fn: Callable[[T], R], items: Sequence[T]
+) -> Iterator[tuple[int, Future]]:
+    try:
+        yield from _drain(pool.executor(), fn, items)
+    except BrokenProcessPool:
+        pool.discard_broken()
+        raise
 
 
 def _drain(
-    pool: Executor, fn: Callable[[T], R], items: Sequence[T]
+    executor: Executor, fn: Callable[[T], R], items: Sequence[T]
 ) -> Iterator[tuple[int, Future]]:
-    futures = {pool.submit(fn, item): index for index, item in enumerate(items)}
+    futures = {executor.submit(fn, item): index for index, item in enumerate(items)}
     try:
         for future in as_completed(futures):
             if not future.cancelled() and isinstance(future.exception(), BrokenProcessPool):
@@ -315,8 +208,12 @@ def _drain(
 
 
 def map_ordered(
-    fn: Callable[[T], R], items: Sequence[T], max_workers: int, parallelism: str = "threads"
+    fn: Callable[[T], R],
+    items: Sequence[T],
+    max_workers: int,
+    parallelism: str = "threads",
+    pool: WorkerPool | None = None,
 ) -> list[R]:
     """``[fn(item) for item in items]`` in parallel, in input order; the first error propagates."""
-    results: dict[int, Future] = dict(submit_all(fn, items, max_workers, parallelism))
+    results: dict[int, Future] = dict(submit_all(fn, items, max_workers, parallelism, pool))
     return [results[i].result() for i in range(len(items))]

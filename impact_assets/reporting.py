@@ -255,8 +255,7 @@ PLOT_ROWS_MAX = 40
 def load_plotting():
     """Import matplotlib with its file-only backend (Agg) and return ``pyplot``.
 
-    About half a second on first use; the Dagster report steps have the MEASURE worker processes,
-    idle by then, do it ahead (:func:`preload_plotting`) and draw the chart.
+    About half a second on first use, so only the chart's own step pays it.
     """
     import matplotlib
 
@@ -264,19 +263,6 @@ def load_plotting():
     import matplotlib.pyplot as plt
 
     return plt
-
-
-def preload_plotting() -> None:
-    """:func:`load_plotting` for a worker process, and one small figure drawn to memory: the
-    first figure of a process also loads the fonts and the renderer (about 0.13 s), which the
-    report's chart then finds done. Returns nothing to send back."""
-    plt = load_plotting()
-    fig, ax = plt.subplots(figsize=(2, 2), dpi=50)
-    ax.scatter([0.0], [0.0])
-    ax.set_title("warm-up")
-    fig.tight_layout()
-    fig.savefig(io.BytesIO(), format="png")
-    plt.close(fig)
 
 
 def plot(rows: Sequence[Mapping[str, Any]], path: Path) -> Path:

@@ -3,12 +3,14 @@ assets.
 
 Each function either builds a stage input with exactly the design's enrichment, or runs one stage
 call and validates its output against the stage contract (raising :class:`ContractError` that names
-the stage and the initiative).
+the stage and the initiative). The guarded form (:func:`guarded`, :func:`measure_record`) turns
+one initiative's outcome into the record the Dagster assets store, whatever happened; MEASURE
+worker processes run :func:`measure_record`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from impact_assets.component import PipelineComponent
@@ -20,10 +22,82 @@ from impact_assets.contracts import (
     EvaluateResult,
     MeasureResult,
     OutcomeReport,
+    json_safe,
 )
 
 PILOT = "pilot"
 SCALE = "scale"
+
+# --------------------------------------------------------------------------- stored records
+# Every partition of every stage asset holds a record with a ``status``:
+#
+# ``ok``                 the stage result (a contract dict) plus ``status``.
+# ``failed``             the stage raised for this initiative (bad data, a missing file, ...);
+#                        the error is kept, the other initiatives go on, the stage's contract
+#                        check fails with severity WARN naming it, and ``portfolio`` refuses to
+#                        allocate over a silent subset.
+# ``contract_violation`` the component returned something that breaks the stage contract; the
+#                        raw output and the error are kept and the blocking check stops
+#                        everything downstream.
+# ``not_selected`` / ``not_scaled``  explicit "nothing to do" records for initiatives the
+#                        allocation did not fund, so every initiative has a complete trail.
+
+OK = "ok"
+FAILED = "failed"
+CONTRACT_VIOLATION = "contract_violation"
+NOT_SELECTED = "not_selected"
+NOT_SCALED = "not_scaled"
+
+
+def is_ok(record: Mapping[str, Any] | None) -> bool:
+    return bool(record) and record.get("status") == OK
+
+
+def failure(stage: str, initiative_id: str, error: str, **extra: Any) -> dict[str, Any]:
+    """The record of a stage that failed for one initiative."""
+    return {
+        "initiative_id": initiative_id,
+        "status": FAILED,
+        "stage": stage,
+        "error": error,
+        **extra,
+    }
+
+
+def guarded(
+    stage: str,
+    initiative_id: str,
+    produce: Callable[[], Mapping[str, Any]],
+    validate: Callable[[Mapping[str, Any]], dict[str, Any]],
+) -> dict[str, Any]:
+    """Run one stage call for one initiative and turn the outcome into a record."""
+    try:
+        raw = produce()
+    except Exception as exc:  # one initiative's failure must not hide the others' results
+        return failure(stage, initiative_id, f"{type(exc).__name__}: {exc}")
+    try:
+        return {**validate(raw), "status": OK}
+    except ContractError as exc:
+        return {
+            "initiative_id": initiative_id,
+            "status": CONTRACT_VIOLATION,
+            "stage": stage,
+            "error": str(exc),
+            "raw": json_safe(raw),
+        }
+
+
+def measure_record(task: tuple) -> dict[str, Any]:
+    """One guarded MEASURE call on ``(component, initiative, phase, sample_size)``: the task the
+    MEASURE worker processes run (a top-level function, so that it pickles)."""
+    component, initiative, phase, sample_size = task
+    key = initiative.initiative_id
+    return guarded(
+        f"{phase}_measurement",
+        key,
+        lambda: component.execute(measure_event(initiative, phase, sample_size)),
+        lambda raw: validate_measure(raw, key, phase),
+    )
 
 
 # --------------------------------------------------------------------------- stage inputs

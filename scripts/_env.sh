@@ -10,11 +10,13 @@ if [ ! -x .venv/bin/python ]; then
     echo "==> creating .venv"
     "$PYTHON" -m venv .venv
 fi
-# Install (again) only when pyproject.toml changed since the last successful install.
-stamp="$(cksum pyproject.toml)"
+# Install (again) only when pyproject.toml or the extras changed since the last successful install.
+# IMPACT_EXTRAS adds optional extras: .ci/run sets "postgres" for the PostgreSQL instance tests.
+extras="dev${IMPACT_EXTRAS:+,$IMPACT_EXTRAS}"
+stamp="$(cksum pyproject.toml) $extras"
 if [ "$(cat .venv/.install-stamp 2>/dev/null)" != "$stamp" ]; then
-    echo "==> installing impact-assets and its dev tools into .venv (log: .venv/install.log)"
-    if ! .venv/bin/python -m pip install --disable-pip-version-check -e '.[dev]' >.venv/install.log 2>&1; then
+    echo "==> installing impact-assets[$extras] into .venv (log: .venv/install.log)"
+    if ! .venv/bin/python -m pip install --disable-pip-version-check -e ".[$extras]" >.venv/install.log 2>&1; then
         tail -n 40 .venv/install.log >&2
         echo "error: pip install failed; full log in .venv/install.log" >&2
         exit 1

@@ -105,7 +105,7 @@ def pages(initiative: str) -> list[tuple[str, str, str]]:
         (
             "outcome-report-lineage",
             f"/assets/outcome_report?view=events&partition={initiative}",
-            "lineage_table",
+            "content_sha256",
         ),
         ("portfolio-report", "/assets/portfolio_report", "predicted_return"),
         ("budget-frontier", "/assets/portfolio_report", "frontier_chart"),
@@ -137,6 +137,9 @@ def capture(base_url: str, out: Path, initiative: str) -> dict[str, str]:
                 with contextlib.suppress(Exception):
                     row = page.locator("tr", has_text="frontier_chart").first
                     row.get_by_text("[Show Markdown]").click(timeout=5_000)
+            if name == "outcome-report-lineage":  # open the report view with its lineage table
+                with contextlib.suppress(Exception):
+                    page.get_by_text("[Show Markdown]").first.click(timeout=5_000)
             page.wait_for_timeout(1000)
             page.screenshot(path=str(out / f"{name}.png"), full_page=False)
             texts[name] = page.inner_text("body")

@@ -69,6 +69,11 @@ class FakeMeasure(PipelineComponent):
 
     def execute(self, event: dict[str, Any]) -> dict[str, Any]:
         self.events.append(dict(event))
+        config = Path(event.get("measure_config") or "")
+        if config.is_file():  # a measure config with ``fail: <message>`` makes this one fail
+            failure = (yaml.safe_load(config.read_text()) or {}).get("fail")
+            if failure:
+                raise RuntimeError(failure)
         digits = sum(ord(ch) for ch in event["initiative_id"]) % 7
         effect = 1.0 + digits + self.shift + (0.5 if event.get("phase") == "scale" else 0.0)
         return {

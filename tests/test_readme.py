@@ -155,7 +155,7 @@ def test_python_block_runs(tmp_path):
 def test_add_an_initiative_block_adds_a_partition(tmp_path):
     import shutil
 
-    from impact_assets.assets.graph import build_definitions
+    from impact_assets.assets.code_location import build_definitions
     from impact_assets.config import load_config
 
     block = next(b for b in blocks("yaml") if "initiative_id:" in b)

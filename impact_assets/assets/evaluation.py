@@ -18,7 +18,7 @@ from impact_assets.contracts import EvaluateResult
 
 
 def _summary(record: dict[str, Any]) -> dict[str, Any]:
-    if record.get("status") != records.OK:
+    if record.get("status") != steps.OK:
         return {}
     return {
         "confidence": record.get("confidence"),
@@ -79,8 +79,8 @@ def build(spec: GraphSpec) -> list:
 
             def work(key: str) -> dict[str, Any]:
                 pilot = pilot_measurement[key]
-                if not records.is_ok(pilot):
-                    return records.failure(
+                if not steps.is_ok(pilot):
+                    return steps.failure(
                         "evaluation",
                         key,
                         f"pilot_measurement is {pilot.get('status')}: {pilot.get('error')}",
@@ -88,7 +88,7 @@ def build(spec: GraphSpec) -> list:
                     )
                 initiative = spec.initiative(key)
                 measured = {k: v for k, v in pilot.items() if k != "status"}
-                return records.guarded(
+                return steps.guarded(
                     "evaluation",
                     key,
                     lambda: component.execute(steps.evaluate_event(measured, initiative)),
@@ -101,7 +101,7 @@ def build(spec: GraphSpec) -> list:
                 list(context.partition_keys),
                 work,
                 spec.config.max_workers,
-                lambda r: f"confidence {r['confidence']:.3f}" if records.is_ok(r) else r["status"],
+                lambda r: f"confidence {r['confidence']:.3f}" if steps.is_ok(r) else r["status"],
             )
             return partitioned_result(context, values, evaluate.describe(), _summary)
 

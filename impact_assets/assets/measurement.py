@@ -9,10 +9,10 @@ from typing import Any
 
 import dagster as dg
 
-from impact_assets import parallel, reporting, steps
+from impact_assets import steps
 from impact_assets.assets import records
 from impact_assets.assets.manifest import GraphSpec
-from impact_assets.assets.resources import MeasureResource
+from impact_assets.assets.resources import MeasureResource, WorkerPoolResource
 from impact_assets.assets.results import (
     checked_asset,
     contract_check,
@@ -23,7 +23,7 @@ from impact_assets.contracts import MeasureResult
 
 
 def _summary(record: dict[str, Any]) -> dict[str, Any]:
-    if record.get("status") != records.OK:
+    if record.get("status") != steps.OK:
         return {"reason": record.get("reason")} if record.get("reason") else {}
     return {
         "model_type": record.get("model_type"),
@@ -38,25 +38,32 @@ def _summary(record: dict[str, Any]) -> dict[str, Any]:
 
 
 def _describe(record: dict[str, Any]) -> str:
-    if record.get("status") == records.OK:
+    if record.get("status") == steps.OK:
         return str(record.get("model_type"))
     return str(record.get("status"))
 
 
 def _measure_all(
-    context: dg.AssetExecutionContext, spec: GraphSpec, component, keys: list[str], phase: str
+    context: dg.AssetExecutionContext,
+    spec: GraphSpec,
+    component,
+    workers: WorkerPoolResource,
+    keys: list[str],
+    phase: str,
 ) -> dict[str, dict[str, Any]]:
-    """MEASURE every key in ``phase``, in worker processes when the manifest's parallelism says so."""
+    """MEASURE every key in ``phase``, in the run's worker processes when the manifest's
+    parallelism says so."""
     sample_size = spec.config.scale_sample_size if phase == steps.SCALE else None
     return records.run_partitions(
         context,
         phase,
         keys,
-        records.measure_record,
+        steps.measure_record,
         spec.config.max_workers,
         _describe,
         payloads=[(component, spec.initiative(key), phase, sample_size) for key in keys],
         parallelism=spec.config.parallelism,
+        pool=workers.pool,
     )
 
 
@@ -73,7 +80,7 @@ def verify_measurements(values: dict[str, dict[str, Any]], phase: str) -> dict[s
             )
         return (True, "MeasureResult valid")
 
-    return records.verdicts(values, check, (records.FAILED, records.NOT_SELECTED))
+    return records.verdicts(values, check, (steps.NOT_SELECTED,))
 
 
 def build(spec: GraphSpec) -> list:
@@ -105,10 +112,15 @@ def build(spec: GraphSpec) -> list:
             spec,
         )
     )
-    def pilot_measurement(context: dg.AssetExecutionContext, measure: MeasureResource):
+    def pilot_measurement(
+        context: dg.AssetExecutionContext,
+        measure: MeasureResource,
+        measure_workers: WorkerPoolResource,
+    ):
         def materialize() -> dg.MaterializeResult:
+            keys = list(context.partition_keys)
             values = _measure_all(
-                context, spec, measure.build(), list(context.partition_keys), steps.PILOT
+                context, spec, measure.build(), measure_workers, keys, steps.PILOT
             )
             return partitioned_result(context, values, measure.describe(), _summary)
 
@@ -128,25 +140,23 @@ def build(spec: GraphSpec) -> list:
     def scale_measurement(
         context: dg.AssetExecutionContext,
         measure: MeasureResource,
+        measure_workers: WorkerPoolResource,
         allocation: dict[str, dict[str, Any]],
     ):
         def materialize() -> dg.MaterializeResult:
             keys = list(context.partition_keys)
             selected = [key for key in keys if allocation[key].get("selected")]
             measured = (
-                _measure_all(context, spec, measure.build(), selected, steps.SCALE)
+                _measure_all(context, spec, measure.build(), measure_workers, selected, steps.SCALE)
                 if selected
                 else {}
             )
-            # MEASURE is over: the worker processes idle from here to the end of the run, so they
-            # get ready to draw portfolio_report's chart (matplotlib) while the rest goes on.
-            parallel.preload_in_workers(reporting.preload_plotting)
             values = {
                 key: measured[key]
                 if key in measured
                 else {
                     "initiative_id": key,
-                    "status": records.NOT_SELECTED,
+                    "status": steps.NOT_SELECTED,
                     "reason": allocation[key].get("reason", "not selected"),
                 }
                 for key in keys

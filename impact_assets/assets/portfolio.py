@@ -19,17 +19,18 @@ from impact_assets.assets.results import (
     partitioned_result,
 )
 from impact_assets.assets.storage import content_hash
-from impact_assets.contracts import AllocateResult, ContractError
+from impact_assets.contracts import AllocateResult, ContractError, json_safe
 
 EXPLAINED_STATUSES = ("infeasible", "no_eligible_initiatives", "time_limit")
 
 
 def _evaluation_pointers(instance: dg.DagsterInstance, evaluation: dict) -> dict[str, Any]:
-    storage_ids = instance.get_latest_storage_id_by_partition(
-        dg.AssetKey("evaluation"), dg.DagsterEventType.ASSET_MATERIALIZATION
-    )
+    pointers = lineage.latest_materializations(instance, "evaluation", sorted(evaluation))
     return {
-        key: {"storage_id": storage_ids.get(key), "content_sha256": content_hash(value)}
+        key: {
+            "storage_id": (pointers.get(key) or {}).get("storage_id"),
+            "content_sha256": content_hash(value),
+        }
         for key, value in sorted(evaluation.items())
     }
 
@@ -47,7 +48,7 @@ def allocate_portfolio(spec: GraphSpec, component, evaluation: dict[str, dict]) 
             ),
             metadata={"missing": missing},
         )
-    failed = {key: evaluation[key] for key in ids if not records.is_ok(evaluation[key])}
+    failed = {key: evaluation[key] for key in ids if not steps.is_ok(evaluation[key])}
     if failed and not spec.config.allow_partial:
         raise dg.Failure(
             description=(
@@ -75,7 +76,7 @@ def allocate_portfolio(spec: GraphSpec, component, evaluation: dict[str, dict]) 
         )
     except ContractError as exc:
         # Stored as-is so that the blocking portfolio_contract check fails and names it.
-        record = {"contract_violation": str(exc), "raw": records.json_safe(raw)}
+        record = {"contract_violation": str(exc), "raw": json_safe(raw)}
     record.pop("initiative_id", None)
     record["budget"] = spec.config.budget
     record["candidates"] = [c["initiative_id"] for c in candidates]
@@ -90,7 +91,7 @@ def decision_for(portfolio: dict[str, Any], key: str) -> dict[str, Any]:
     selected = key in portfolio.get("selected_initiatives", [])
     record: dict[str, Any] = {
         "initiative_id": key,
-        "status": records.OK,
+        "status": steps.OK,
         "selected": selected,
         "rule": portfolio.get("rule"),
         "allocation_status": portfolio.get("status"),
@@ -279,7 +280,7 @@ def build(spec: GraphSpec) -> list:
     )
     def allocation(context: dg.AssetExecutionContext, portfolio: dict[str, Any]):
         def materialize() -> dg.MaterializeResult:
-            pointer = lineage.pointer_for_value(context.instance, "portfolio", None, portfolio)
+            pointer = lineage.pointer_for_value(context.instance, "portfolio", portfolio)
             values = {}
             for key in context.partition_keys:
                 record = decision_for(portfolio, key)

@@ -8,11 +8,10 @@ from typing import Any
 
 import dagster as dg
 
-from impact_assets import parallel, reporting, steps
+from impact_assets import reporting, steps
 from impact_assets.allocate.frontier import entries_markdown
 from impact_assets.assets import lineage, records
 from impact_assets.assets.manifest import GraphSpec
-from impact_assets.assets.partition_metadata import add_partition_metadata
 from impact_assets.assets.results import (
     checked_asset,
     contract_check,
@@ -59,11 +58,11 @@ def outcome_for(spec: GraphSpec, key: str, inputs: dict[str, dict[str, Any]]) ->
         },
     }
     if not decision.get("selected"):
-        return {**base, "status": records.NOT_SCALED, "reason": decision.get("reason")}
-    if not records.is_ok(scale):
+        return {**base, "status": steps.NOT_SCALED, "reason": decision.get("reason")}
+    if not steps.is_ok(scale):
         return {
             **base,
-            "status": records.FAILED,
+            "status": steps.FAILED,
             "error": f"scale_measurement is {scale.get('status')}: {scale.get('error')}",
         }
     allocation_view = {
@@ -86,8 +85,8 @@ def outcome_for(spec: GraphSpec, key: str, inputs: dict[str, dict[str, Any]]) ->
     try:
         report = steps.build_outcome_report(pilot, evaluation, allocation_view, scale)
     except ContractError as exc:  # e.g. scale_sample_size below the pilot's sample size
-        return {**base, "status": records.FAILED, "error": str(exc)}
-    return {**base, **report, "status": records.OK, "outcome": SCALED}
+        return {**base, "status": steps.FAILED, "error": str(exc)}
+    return {**base, **report, "status": steps.OK, "outcome": SCALED}
 
 
 def verify_reports(values: dict[str, dict[str, Any]]) -> dict[str, tuple[bool, str]]:
@@ -100,7 +99,7 @@ def verify_reports(values: dict[str, dict[str, Any]]) -> dict[str, tuple[bool, s
             return (True, "OutcomeReport valid")
         return (False, "lineage does not match the values the report consumed")
 
-    return records.verdicts(values, check, (records.FAILED, records.NOT_SCALED))
+    return records.verdicts(values, check, (steps.NOT_SCALED,))
 
 
 def build(spec: GraphSpec) -> list:
@@ -139,10 +138,6 @@ def build(spec: GraphSpec) -> list:
                 "allocation": allocation,
                 "scale_measurement": scale_measurement,
             }
-            # The chart of portfolio_report is drawn in a MEASURE worker process, idle by now, when
-            # this process has them: it imports matplotlib meanwhile (the scale step has asked
-            # already when it ran in this process; asking again queues nothing).
-            parallel.preload_in_workers(reporting.preload_plotting)
             keys = list(context.partition_keys)
             pointers = {
                 name: lineage.latest_materializations(context.instance, name, keys)
@@ -170,27 +165,20 @@ def build(spec: GraphSpec) -> list:
                     "manifest": manifest,
                 }
                 values[key] = record
-                if record["status"] == records.OK and len(keys) <= records.PROGRESS_LINES:
+                if record["status"] == steps.OK and len(keys) <= records.PROGRESS_LINES:
                     context.log.info(
                         f"report {key}: predicted {record['predicted_return']:.4g}, "
                         f"actual {record['actual_return']:.4g}, error {record['prediction_error']:.4g}"
                     )
-            add_partition_metadata(
-                context,
-                {
-                    key: {
-                        "report": dg.MetadataValue.md(reporting.outcome_markdown(record)),
-                        "lineage_table": dg.MetadataValue.md(lineage_markdown(record["lineage"])),
-                        "lineage": dg.MetadataValue.json(record["lineage"]),
-                    }
-                    for key, record in values.items()
-                },
-            )
             return partitioned_result(
                 context,
                 values,
                 None,
                 lambda r: {
+                    # the record's view: the report and where each of its inputs came from
+                    "report": dg.MetadataValue.md(
+                        reporting.outcome_markdown(r) + "\n\n" + lineage_markdown(r["lineage"])
+                    ),
                     "predicted_return": r.get("predicted_return"),
                     "actual_return": r.get("actual_return"),
                     "prediction_error": r.get("prediction_error"),
@@ -225,13 +213,8 @@ def build(spec: GraphSpec) -> list:
         report = summarize(spec, outcome_report, portfolio)
         context.log.info("portfolio report\n" + report["text"])
         directory = Path(context.instance.storage_directory()) / "impact_assets" / "exports"
-        # the chart on the other core (a worker process, when there are any) while this one
-        # writes the exports
-        drawing = parallel.run_in_worker(
-            reporting.plot, report["rows"], directory / "portfolio_report.png"
-        )
         exports = reporting.write_exports(report["rows"], directory)
-        chart = drawing.result()
+        chart = reporting.plot(report["rows"], directory / "portfolio_report.png")
         image = base64.b64encode(chart.read_bytes()).decode("ascii")
         frontier_metadata = {}
         if portfolio.get("frontier"):

@@ -1,9 +1,14 @@
-"""Stage components exposed as Dagster ``ConfigurableResource``s.
+"""Stage components exposed as Dagster ``ConfigurableResource``s, and the MEASURE worker pool.
 
-Each resource holds a registered component name and its constructor parameters. Defaults come
+Each component resource holds a registered component name and its constructor parameters. Defaults come
 from the stage configs the manifest names; run config (``-c`` on the CLI, the launchpad) overrides
 them, and ``EnvVar`` works for any field. :meth:`ComponentResource.describe` gives the resolved
 configuration recorded as metadata on every materialization.
+
+:class:`WorkerPoolResource` owns the MEASURE worker processes of one run: Dagster sets it up when
+a process starts executing a run's steps and tears it down when they end, so the workers exist
+only in processes that execute runs (never in a code server, the webserver or the daemon) and
+always stop with the run.
 """
 
 from __future__ import annotations
@@ -13,16 +18,17 @@ import importlib.metadata
 from typing import Any
 
 import dagster as dg
-from pydantic import Field
+from pydantic import Field, PrivateAttr
 
 from impact_assets.component import PipelineComponent
 from impact_assets.config import StageConfig
+from impact_assets.parallel import PARALLELISM, WorkerPool
 from impact_assets.registry import ComponentError, build_component, resolve_component
 
 
 @functools.cache
 def _packages_distributions() -> dict[str, list[str]]:
-    """Top-level module -> distributions: a scan of every installed package (about 0.4 s)."""
+    """Top-level module -> distributions: a scan of every installed package (the slow path)."""
     return dict(importlib.metadata.packages_distributions())
 
 
@@ -94,3 +100,35 @@ class EvaluateResource(ComponentResource):
 
 class AllocateResource(ComponentResource):
     """The ALLOCATE component."""
+
+
+class WorkerPoolResource(dg.ConfigurableResource):
+    """The MEASURE worker processes of one run (``max_workers`` and ``parallelism`` as in the
+    manifest).
+
+    Set up when a process starts executing a run's steps: the pool is created empty, and its
+    workers start at the first MEASURE step that needs them
+    (:func:`impact_assets.parallel.use_processes`), to be reused by the next. Torn down when the
+    run's execution ends, whatever its outcome: the workers stop. Dagster also sets resources
+    up again briefly for the result of an in-process execution; an unused pool costs nothing.
+    """
+
+    max_workers: int = Field(description="Worker processes (the manifest's max_workers).")
+    parallelism: str = Field(
+        default="auto", description=f"One of {', '.join(PARALLELISM)} (the manifest's)."
+    )
+    _pool: WorkerPool | None = PrivateAttr(default=None)
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        self._pool = WorkerPool(self.max_workers)
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
+
+    @property
+    def pool(self) -> WorkerPool | None:
+        """The run's pool (``None`` outside a run's execution: work then runs in a pool of its
+        own, :func:`impact_assets.parallel.submit_all`)."""
+        return self._pool

@@ -1,5 +1,12 @@
 """The shape of a stage asset: its definition (with its contract checks in the same step), its
-``MaterializeResult`` (per-partition metadata and a content version) and its check results."""
+``MaterializeResult`` (a little metadata per partition and a content version) and its check
+results.
+
+A contract check fails with severity ERROR (blocking: nothing downstream runs) when a record
+breaks its stage contract, and with severity WARN when the stage failed for an initiative (the
+record keeps the error; the other initiatives go on; ``portfolio`` refuses to allocate over a
+subset). Either way the check's description names the initiatives and their errors.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +16,9 @@ from typing import Any
 
 import dagster as dg
 
-from impact_assets.assets.partition_metadata import add_partition_metadata
-from impact_assets.assets.storage import JsonIOManager, content_hash
+from impact_assets import steps
+from impact_assets.assets.storage import content_hash
+from impact_assets.contracts import json_safe
 
 #: The code version every stage asset carries; bump it when stage wiring changes what is stored.
 CODE_VERSION = "1"
@@ -101,22 +109,15 @@ def materialize_and_check(
     materialize: Callable[[], dg.MaterializeResult],
 ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
     """The step of a :func:`checked_asset`: materialize the asset (its IO manager stores the
-    value as it is yielded), then check that value; in a run that selects only checks, check the
-    value stored before, for the run's partitions."""
+    value as it is yielded), then check that value. In a run that selects only the checks, the
+    value stored before is loaded through the asset's IO manager (whichever it is) for the run's
+    partitions, and checked."""
     if dg.AssetKey(asset) in context.selected_asset_keys:
         result = materialize()
         yield result
         value = result.value
     else:
-        io_manager = context.resources.io_manager
-        if not isinstance(io_manager, JsonIOManager):
-            raise dg.Failure(
-                description=f"{asset}: checking without materializing reads the stored value "
-                f"through JsonIOManager, not {type(io_manager).__name__}"
-            )
-        partitioned = context.assets_def.partitions_def is not None
-        partitions = list(context.partition_keys) if partitioned else None
-        value = io_manager.read(context.instance, dg.AssetKey(asset), partitions)
+        value = _load_stored(context, asset)
     selected = {key.name for key in context.selected_asset_check_keys}
     for check in checks:
         if check.name in selected:
@@ -125,9 +126,24 @@ def materialize_and_check(
                 check_name=check.name,
                 asset_key=asset,
                 passed=verdict.passed,
+                severity=verdict.severity,
                 description=verdict.description,
                 metadata=verdict.metadata,
             )
+
+
+def _load_stored(context: dg.AssetExecutionContext, asset: str) -> Any:
+    """The stored value of ``asset`` for the run's partitions, through its IO manager's public
+    ``load_input``."""
+    partitions_def = context.assets_def.partitions_def
+    partitioned = partitions_def is not None
+    input_context = dg.build_input_context(
+        asset_key=dg.AssetKey(asset),
+        instance=context.instance,
+        asset_partitions_def=partitions_def,
+        asset_partition_key_range=context.partition_key_range if partitioned else None,
+    )
+    return context.resources.io_manager.load_input(input_context)
 
 
 def data_version_for(values: Mapping[str, Any]) -> dg.DataVersion:
@@ -146,8 +162,9 @@ def partitioned_result(
     summary: Callable[[dict[str, Any]], Mapping[str, Any]] = lambda record: {},
     extra_metadata: Mapping[str, Any] | None = None,
 ) -> dg.MaterializeResult:
-    """Attach per-partition metadata (status, content hash, headline numbers) and return."""
-    per_partition: dict[str, dict[str, Any]] = {}
+    """A stage asset's result: per partition its status, content hash, error and headline
+    numbers (``summary``); for the run, the resolved component and ``extra_metadata``. The full
+    record stays in the stored value."""
     for key, record in values.items():
         metadata: dict[str, Any] = {
             "status": record.get("status", ""),
@@ -157,9 +174,8 @@ def partitioned_result(
             metadata["error"] = dg.MetadataValue.text(str(record["error"]))
         for name, value in summary(record).items():
             if value is not None:
-                metadata[name] = value
-        per_partition[key] = metadata
-    add_partition_metadata(context, per_partition)
+                metadata[name] = value if isinstance(value, dg.MetadataValue) else json_safe(value)
+        context.add_asset_metadata(metadata, partition_key=key)
     # Dagster merges asset-level metadata into every partition's event, so only what is true
     # for each partition goes here.
     metadata: dict[str, Any] = {}
@@ -179,6 +195,8 @@ def contract_check_result(
     """One check result for every initiative in the run: a table keyed by initiative, and the
     failing initiatives named in the description."""
     failing = [key for key, (ok, _) in verdicts.items() if not ok]
+    # Only initiatives whose stage failed (kept as failed records): a warning, not a stop.
+    warn_only = bool(failing) and all(values[key].get("status") == steps.FAILED for key in failing)
     rows = [
         dg.TableRecord(
             {
@@ -201,14 +219,19 @@ def contract_check_result(
             ]
         ),
     )
-    if failing:
+    if warn_only:
+        description = f"{name}: stage failed for {', '.join(failing)}: " + "; ".join(
+            f"{key}: {verdicts[key][1]}" for key in failing
+        )
+    elif failing:
         description = f"{name}: contract violated for {', '.join(failing)}: " + "; ".join(
-            verdicts[key][1] for key in failing
+            f"{key}: {verdicts[key][1]}" for key in failing
         )
     else:
         description = f"{name}: contract holds for all {len(verdicts)} initiative(s)"
     return dg.AssetCheckResult(
         passed=not failing,
+        severity=dg.AssetCheckSeverity.WARN if warn_only else dg.AssetCheckSeverity.ERROR,
         description=description[:2000],
         metadata={"initiatives": table, "failing": dg.MetadataValue.json(failing)},
     )

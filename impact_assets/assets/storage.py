@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
+from pydantic import Field
 
 from impact_assets.atomic import write_bytes_atomic, write_files_atomic
 from impact_assets.config import INITIATIVE_ID_PATTERN
@@ -47,9 +48,8 @@ def json_bytes(value: Any) -> bytes:
     """``value`` as the stored file: strict JSON with sorted keys, one top-level entry a line.
 
     A record reads field by field (``"status": "ok"``, ``"ci_lower": 1.5``, ...) with nested
-    values on their field's line. Python's ``json`` module encodes in C only without ``indent``;
-    a fully indented file went through its pure-Python encoder, up to three times slower
-    (0.87 s of the run's own process for the 5,000 files of a 1,000-initiative run).
+    values on their field's line; each value is encoded compactly by ``json``'s C encoder (an
+    ``indent`` would switch it to the pure-Python one, docs/performance.md).
     """
     encode = _ENCODER.encode
     if isinstance(value, dict) and value and all(isinstance(key, str) for key in value):
@@ -64,33 +64,24 @@ def write_json_atomic(path: Path, value: Any, *, sync: bool = True) -> None:
     write_bytes_atomic(path, json_bytes(value), sync=sync)
 
 
-def flushes_to_disk(instance: dg.DagsterInstance) -> bool:
-    """Whether stored asset files are flushed to disk before they replace the old ones: unless
-    the instance's own event log gives up that durability (SQLite with ``PRAGMA synchronous=OFF``,
-    the project's local default, :mod:`impact_assets.assets.sqlite_tuning`).
-
-    The files are then exactly as durable as the record of their materialization: both survive
-    a killed process (the temp-file rename), neither is promised across an operating-system
-    crash. At 200 initiatives a flush took 0.02-0.18 s per output (the most after the MEASURE
-    stages, waiting on the job directories that the workers had just written).
-    """
-    from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
-
-    from impact_assets.assets.sqlite_tuning import synchronous_mode
-
-    if isinstance(instance.event_log_storage, SqliteEventLogStorage):
-        return synchronous_mode() != "OFF"
-    return True
-
-
 class MissingPartitionsError(dg.Failure):
     """Upstream partitions have not been materialized."""
 
 
 class JsonIOManager(dg.ConfigurableIOManager):
-    """Stores asset values as JSON files, one per partition."""
+    """Stores asset values as JSON files, one per partition.
 
-    base_dir: str | None = None
+    With ``fsync`` (the default) each file is flushed to disk before it replaces the old one, so
+    a stored value survives an operating-system crash as well as a killed process; without it,
+    only the latter (the temp-file rename). Only the IO manager's own files are flushed.
+    """
+
+    base_dir: str | None = Field(
+        default=None, description="Where files go; default: <instance storage>/impact_assets."
+    )
+    fsync: bool = Field(
+        default=True, description="Flush each stored file to disk before it replaces the old one."
+    )
 
     def _root(self, instance: dg.DagsterInstance | None) -> Path:
         if self.base_dir:
@@ -112,9 +103,8 @@ class JsonIOManager(dg.ConfigurableIOManager):
     def handle_output(self, context: dg.OutputContext, obj: Any) -> None:
         if obj is None:
             return
-        instance = context.step_context.instance
-        root = self._root(instance)
-        sync = flushes_to_disk(instance)
+        root = self._root(None if self.base_dir else context.step_context.instance)
+        sync = self.fsync
         key = context.asset_key
         if context.has_asset_partitions:
             expected = list(context.asset_partition_keys)

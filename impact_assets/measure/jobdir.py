@@ -15,13 +15,10 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import enum
 import errno
 import functools
 import json
-import math
 import os
-import re
 import shutil
 import time
 import uuid
@@ -33,8 +30,10 @@ import numpy as np
 import pandas as pd
 import yaml
 
-#: Initiative ids become directory names (the same rule as the pipeline manifest).
-INITIATIVE_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+from impact_assets import config, contracts
+
+#: Initiative ids become directory names (the pipeline manifest's rule).
+INITIATIVE_ID_PATTERN = config.INITIATIVE_ID_PATTERN
 SCHEMA_VERSION = "2.0"
 FLOAT_DIGITS = 12
 #: libyaml's dumper when available (several times faster), else the pure-Python one.
@@ -60,34 +59,8 @@ def round_float(value: float) -> float:
 
 
 def json_safe(value: Any) -> Any:
-    """Plain JSON types, recursively: NaN/inf -> None, numpy -> python, dates -> ISO text."""
-    if value is None or isinstance(value, bool | str):
-        return value
-    if isinstance(value, enum.Enum):
-        return json_safe(value.value)
-    if isinstance(value, np.bool_):
-        return bool(value)
-    if isinstance(value, int | np.integer):
-        return int(value)
-    if isinstance(value, float | np.floating):
-        number = float(value)
-        return round_float(number) if math.isfinite(number) else None
-    if isinstance(value, Mapping):
-        return {str(k): json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | set | frozenset | np.ndarray | pd.Series):
-        items = list(value) if not isinstance(value, set | frozenset) else sorted(value, key=str)
-        return [json_safe(v) for v in items]
-    if isinstance(value, pd.Timestamp | dt.datetime | dt.date):
-        if pd.isna(value):
-            return None
-        return value.isoformat()
-    if isinstance(value, Path):
-        return str(value)
-    if value is pd.NaT:
-        return None
-    if hasattr(value, "item") and callable(value.item):
-        return json_safe(value.item())
-    return str(value)
+    """:func:`impact_assets.contracts.json_safe` with floats rounded to :data:`FLOAT_DIGITS`."""
+    return contracts.json_safe(value, FLOAT_DIGITS)
 
 
 def dumps_json(value: Any) -> str:

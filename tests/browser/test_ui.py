@@ -49,7 +49,8 @@ def test_ui_pages_render_assets_partitions_lineage_and_checks(tmp_path, monkeypa
         assert asset in graph
     assert "init-1" in texts["outcome-report-partitions"]
     lineage = texts["outcome-report-lineage"]
-    assert "lineage_table" in lineage and "scale_measurement" in lineage and "init-1" in lineage
+    assert "content_sha256" in lineage and "init-1" in lineage
+    assert "storage id" in lineage and "scale_measurement" in lineage  # the report's lineage table
     assert "evaluation_contract" in texts["evaluation-checks"]
     assert "portfolio_solver_status" in texts["portfolio-checks"]
     # the budget frontier chart and its table are in the portfolio report's metadata

@@ -8,6 +8,7 @@ an error instead of a skip.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -29,12 +30,23 @@ PG_VARS = (
 )
 REQUIRED = os.environ.get("IMPACT_REQUIRE_POSTGRES") == "1"
 MISSING = [name for name in PG_VARS if not os.environ.get(name)]
+HAVE_EXTRA = importlib.util.find_spec("dagster_postgres") is not None
 
 if MISSING and REQUIRED:
     raise RuntimeError(f"IMPACT_REQUIRE_POSTGRES=1 but {', '.join(MISSING)} not set")
+if not HAVE_EXTRA and REQUIRED:
+    raise RuntimeError(
+        "IMPACT_REQUIRE_POSTGRES=1 but dagster-postgres is not installed: "
+        "pip install -e '.[postgres]' (IMPACT_EXTRAS=postgres sh scripts/test.sh)"
+    )
 
 needs_postgres = pytest.mark.skipif(
-    bool(MISSING), reason=f"needs PostgreSQL: set {', '.join(PG_VARS)} (.ci/run does)"
+    bool(MISSING) or not HAVE_EXTRA,
+    reason=(
+        f"needs PostgreSQL: set {', '.join(PG_VARS)} (.ci/run does)"
+        if MISSING
+        else "needs the postgres extra: pip install -e '.[postgres]'"
+    ),
 )
 
 

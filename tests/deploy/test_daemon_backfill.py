@@ -13,7 +13,7 @@ import dagster as dg
 import requests
 import yaml
 
-from impact_assets.assets.graph import build_definitions
+from impact_assets.assets.code_location import build_definitions
 from impact_assets.config import load_config
 from impact_assets.synthetic_portfolio import write_portfolio
 from tests.deploy.pg_support import (

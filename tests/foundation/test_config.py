@@ -37,7 +37,7 @@ def test_valid_manifest_resolves_paths_relative_to_the_yaml(manifest):
 
 def test_upstream_demo_manifest_loads():
     if not (REFERENCE / "config.yaml").exists():
-        pytest.skip("shared reference material not present")
+        pytest.skip(f"upstream reference files absent: no {REFERENCE / 'config.yaml'}")
     cfg = load_config(REFERENCE / "config.yaml")
     assert cfg.initiative_ids == [
         "product-desc-enhancement",

@@ -179,7 +179,10 @@ def test_measure_worker_processes_do_not_import_dagster():
     """A spawned MEASURE worker imports what unpickling its task needs; Dagster is not part of it
     (it would add about a second to every worker start)."""
     imports = (
-        "from impact_assets.assets.records import measure_record, _timed\n"
+        "from impact_assets.steps import measure_record\n"
+        "from impact_assets.parallel import WORKER_IMPORTS\n"
+        "import importlib\n"
+        "for name in WORKER_IMPORTS: importlib.import_module(name)\n"
         "from impact_assets.measure.component import Measure"
     )
     assert modules_loaded_by(imports, ("dagster",)) == []
@@ -196,53 +199,56 @@ def test_loading_the_code_location_leaves_model_libraries_to_the_fits():
     assert loaded == []
 
 
-def test_process_pool_is_kept_and_rebuilt_when_broken():
+def test_loading_the_code_location_starts_no_process_or_thread():
+    """Importing the code location builds the Definitions and nothing else: no worker process,
+    no thread."""
+    script = (
+        "import multiprocessing, threading\n"
+        "import impact_assets.definitions\n"
+        "print(len(multiprocessing.active_children()), threading.active_count())\n"
+    )
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "IMPACT_MANIFEST": str(ROOT / "configs" / "pipeline.yaml"),
+    }
+    out = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        check=True,
+    )
+    assert out.stdout.split() == ["0", "1"]
+
+
+def test_a_worker_pool_is_reused_and_closed():
     from impact_assets import parallel
 
-    pool = parallel.process_pool(1)
-    assert parallel.process_pool(1) is pool
-    assert list(parallel.map_ordered(abs, [-1, -2, 3], 1, "processes")) == [1, 2, 3]
-    pool._broken = "a worker died"  # what ProcessPoolExecutor sets when a worker is killed
-    fresh = parallel.process_pool(1)
-    assert fresh is not pool
-    assert parallel.map_ordered(abs, [-4], 1, "processes") == [4]
+    with parallel.WorkerPool(1) as pool:
+        assert parallel.map_ordered(abs, [-1, -2, 3], 1, "processes", pool) == [1, 2, 3]
+        executor = pool.executor()
+        assert parallel.map_ordered(abs, [-4], 1, "processes", pool) == [4]
+        assert pool.executor() is executor  # the same workers for the second stage
+    assert not pool.running
 
 
 def _die(code: int) -> None:
     os._exit(code)  # a worker killed mid-task (out of memory, a signal)
 
 
-def test_a_worker_that_dies_gives_a_clear_error_and_a_new_pool():
+def test_a_worker_that_dies_gives_a_clear_error_and_new_workers():
     from concurrent.futures.process import BrokenProcessPool
 
     from impact_assets import parallel
 
-    with pytest.raises(BrokenProcessPool, match="a MEASURE worker process died before returning"):
-        parallel.map_ordered(_die, [3], 1, "processes")
-    assert parallel.map_ordered(abs, [-5], 1, "processes") == [5]  # rebuilt
-
-
-def test_workers_do_not_run_the_parent_main_script(tmp_path):
-    """Spawned workers do not run their parent's main script again: a script needs no
-    ``if __name__ == '__main__':`` guard, and a main script's imports (such as the ``dagster``
-    console script importing the whole Dagster CLI) are not paid again in every worker."""
-    (tmp_path / "probe.py").write_text(
-        "import sys\ndef loaded(names):\n    return [name in sys.modules for name in names]\n"
-    )
-    script = tmp_path / "no_guard.py"
-    script.write_text(
-        "import sys\n"
-        "import dagster\n"
-        "sys.stderr.write('main script ran\\n')\n"
-        "from impact_assets.parallel import map_ordered\n"
-        "from probe import loaded\n"
-        "print(map_ordered(abs, [-1, -2], 1, 'processes'))\n"
-        "print(map_ordered(loaded, [('dagster',)], 1, 'processes'))\n"
-    )
-    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.split("\n")[:2] == ["[1, 2]", "[[False]]"]  # no Dagster in the worker
-    assert out.stderr.count("main script ran") == 1  # the parent only
+    with parallel.WorkerPool(1) as pool:
+        with pytest.raises(
+            BrokenProcessPool, match="a MEASURE worker process died before returning"
+        ):
+            parallel.map_ordered(_die, [3], 1, "processes", pool)
+        assert parallel.map_ordered(abs, [-5], 1, "processes", pool) == [5]  # new workers
 
 
 def test_processes_give_the_same_results_as_threads(tmp_path):
@@ -297,3 +303,14 @@ def test_outcome_reports_show_raw_and_shrunk_predictions(tmp_path):
     # the frontier is solved with the same component: at the chosen budget it is the portfolio
     at_budget = [p for p in out["frontier"]["points"] if p["budget"] == 40.0]
     assert at_budget and at_budget[0]["selected"] == allocation["selected_initiatives"]
+
+
+@pytest.mark.parametrize("raw", ["20", "-5", "high"])
+def test_a_bad_worker_nice_names_the_variable(monkeypatch, raw):
+    from impact_assets import parallel
+
+    monkeypatch.setenv("IMPACT_WORKER_NICE", raw)
+    with pytest.raises(
+        ValueError, match=f"^IMPACT_WORKER_NICE must be a whole number from 0 to 19, got '{raw}'$"
+    ):
+        parallel.worker_nice()

@@ -123,12 +123,15 @@ def unregister_test_model() -> None:
 
 
 def real_models_available(*names: str) -> bool:
-    """Whether the models helper's models are registered (importing the package registers them)."""
-    try:
-        import impact_assets.measure.models  # noqa: F401
-    except Exception:
-        return False
-    return all(name in MODEL_REGISTRY for name in names)
+    """True once the models package is imported (importing it registers its models); a models
+    package that does not import, or a model it does not register, fails the test module
+    instead of skipping its tests."""
+    import impact_assets.measure.models  # noqa: F401
+
+    missing = [name for name in names if name not in MODEL_REGISTRY]
+    if missing:
+        raise AssertionError(f"impact_assets.measure.models registers no model named {missing}")
+    return True
 
 
 BASE_CONFIG: dict[str, Any] = {

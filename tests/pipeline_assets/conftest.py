@@ -5,7 +5,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from impact_assets.assets.graph import build_definitions
+from impact_assets.assets.code_location import build_definitions
 from impact_assets.config import load_config
 from tests.support import write_manifest
 

@@ -99,14 +99,30 @@ def test_asset_materialize_refreshes_one_initiative(tmp_path):
         assert instance.get_latest_materialization_event(dg.AssetKey("portfolio")) is None
 
 
+def validate(env: dict[str, str]):
+    """``python -m impact_assets validate``: what ``scripts/demo.sh`` runs first."""
+    return subprocess.run(
+        [sys.executable, "-m", "impact_assets", "validate"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
 def test_bad_manifest_gives_one_clear_line_and_exit_2(tmp_path):
     manifest = fake_manifest(tmp_path / "project")
     manifest.write_text(manifest.read_text().replace("budget: 30.0", "budget: -3"))
     env = cli_env(tmp_path / "home", manifest)
-    out = dagster(PIPELINE, env)
+    message = f"{manifest}: budget: must be > 0, got -3"
+    out = validate(env)
     assert out.returncode == 2
-    assert f"error: {manifest}: budget: must be > 0, got -3" in out.stderr
-    assert "Traceback" not in out.stderr
+    assert out.stderr == f"error: {message}\n"
+    # the Dagster CLI stops loading the code location on the same error, named on its last line
+    out = dagster(PIPELINE, env)
+    assert out.returncode != 0
+    assert out.stderr.strip().splitlines()[-1] == f"impact_assets.config.ConfigError: {message}"
 
 
 def test_report_command_prints_the_table_and_exports(tmp_path):
@@ -161,8 +177,13 @@ def test_unknown_component_gives_one_clear_line_naming_the_stage_file(tmp_path):
     manifest = fake_manifest(tmp_path / "project")
     stage = manifest.parent / "stages" / "allocate.yaml"
     stage.write_text("component: MinimaxRegretAlocate\n")
-    out = dagster(PIPELINE, cli_env(tmp_path / "home", manifest))
+    env = cli_env(tmp_path / "home", manifest)
+    out = validate(env)
     assert out.returncode == 2
     line = out.stderr.strip().splitlines()[-1]
     assert line.startswith(f"error: {stage}: component: Unknown component 'MinimaxRegretAlocate'")
     assert "Did you mean 'MinimaxRegretAllocate'?" in line and "Traceback" not in out.stderr
+    out = dagster(PIPELINE, env)
+    assert out.returncode != 0
+    last = out.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"impact_assets.config.ConfigError: {stage}: component: Unknown")

@@ -91,6 +91,15 @@ def test_failed_initiative_is_reported_and_portfolio_refuses(tmp_path, instance)
     message = failure.event_specific_data.error.message
     assert "evaluation failed for 1 initiative(s): init-2:" in message
     assert "allow_partial" in message
+    # the failed initiative does not look healthy: both contract checks fail with severity WARN,
+    # naming it and its error (the other initiatives' results are kept and evaluated)
+    checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    for name in ("pilot_measurement_contract", "evaluation_contract"):
+        assert not checks[name].passed
+        assert checks[name].severity == dg.AssetCheckSeverity.WARN
+        assert "init-2" in checks[name].description
+        assert "data file missing: sales.csv" in checks[name].description
+        assert "init-1" not in checks[name].description
 
 
 def test_allow_partial_allocates_over_the_rest_and_says_so(tmp_path, instance):
@@ -172,7 +181,7 @@ def test_non_finite_output_is_a_contract_violation_stored_as_strict_json(tmp_pat
     assert not result.success  # the blocking check failed
     record = stored(instance, "pilot_measurement", "init-1")
     assert record["status"] == "contract_violation"
-    assert record["raw"]["effect_estimate"] == "nan"
+    assert record["raw"]["effect_estimate"] is None  # strict JSON: NaN is stored as null
     assert "'effect_estimate': must be a finite number" in record["error"]
 
 

@@ -46,10 +46,13 @@ def test_lineage_storage_ids_equal_the_instance_records(defs, instance):
         assert lineage["inputs"]["pilot_measurement"]["component"]["component"] == "FakeMeasure"
         assert lineage["measure_config"]["path"].endswith(f"measure/{key}.yaml")
         assert len(lineage["measure_config"]["sha256"]) == 64
-    # the same lineage is visible as metadata on the report materialization
+    # the report's view on its materialization shows where each input came from
     event = latest(instance, "outcome_report", "init-1").asset_materialization
-    assert (
-        event.metadata["lineage"].value == stored(instance, "outcome_report", "init-1")["lineage"]
+    view = event.metadata["report"].value
+    for pointer in stored(instance, "outcome_report", "init-1")["lineage"]["inputs"].values():
+        assert f"| {pointer['storage_id']} |" in view
+    assert event.metadata["content_sha256"].value == content_hash(
+        stored(instance, "outcome_report", "init-1")
     )
 
 

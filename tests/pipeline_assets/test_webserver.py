@@ -2,6 +2,8 @@
 
 Runs the pipeline through the GraphQL client, reads every asset's partition statuses and the
 latest check results, then launches a one-partition backfill that the daemon runs to a green end.
+Finally one initiative's MEASURE fails: its contract checks read failed (severity WARN, naming it
+and the error) and ``portfolio`` refuses to allocate, as the UI shows them.
 """
 
 import os
@@ -63,6 +65,24 @@ mutation ($params: LaunchBackfillParams!) {
     __typename
     ... on LaunchBackfillSuccess { backfillId }
     ... on PythonError { message }
+  }
+}
+"""
+
+CHECK_EXECUTIONS_QUERY = """
+query ($path: [String!]!, $check: String!) {
+  assetCheckExecutions(assetKey: {path: $path}, checkName: $check, limit: 1) {
+    runId status evaluation { severity description }
+  }
+}
+"""
+
+RUN_FAILURES_QUERY = """
+query ($runId: ID!) {
+  logsForRun(runId: $runId) {
+    ... on EventConnection {
+      events { __typename ... on ExecutionStepFailureEvent { stepKey error { message } } }
+    }
   }
 }
 """
@@ -238,6 +258,33 @@ def test_webserver_graphql_and_daemon_backfill(tmp_path):
 
         status = wait_for(finished, 300, "the backfill")
         assert status == "COMPLETED_SUCCESS", (tmp_path / "daemon.log").read_text()[-3000:]
+
+        # init-2's data goes missing: the whole pipeline again
+        (manifest.parent / "measure" / "init-2.yaml").write_text("fail: data file missing\n")
+        run_id = client.submit_job_execution("impact_pipeline")
+        wait_for(
+            lambda: client.get_run_status(run_id).value in ("SUCCESS", "FAILURE", "CANCELED"),
+            300,
+            "the run with a failing initiative",
+        )
+        assert client.get_run_status(run_id).value == "FAILURE"
+        for asset, check in (
+            ("pilot_measurement", "pilot_measurement_contract"),
+            ("evaluation", "evaluation_contract"),
+        ):
+            [execution] = graphql(port, CHECK_EXECUTIONS_QUERY, {"path": [asset], "check": check})[
+                "assetCheckExecutions"
+            ]
+            assert execution["runId"] == run_id and execution["status"] == "FAILED", execution
+            evaluation = execution["evaluation"]
+            assert evaluation["severity"] == "WARN"
+            assert "init-2" in evaluation["description"]
+            assert "RuntimeError: data file missing" in evaluation["description"]
+        events = graphql(port, RUN_FAILURES_QUERY, {"runId": run_id})["logsForRun"]["events"]
+        failures = [e for e in events if e["__typename"] == "ExecutionStepFailureEvent"]
+        assert [f["stepKey"] for f in failures] == ["portfolio"]
+        message = failures[0]["error"]["message"]
+        assert "refusing to allocate over a subset" in message and "init-2" in message
     finally:
         stop(daemon)
         stop(web)

@@ -120,10 +120,15 @@ def test_many_files_are_written_whole_or_not_at_all(tmp_path, monkeypatch):
     write_files_atomic({p: f"old {p.name}".encode() for p in paths})
     assert [p.read_text() for p in paths] == [f"old {p.name}" for p in paths]
 
-    def failing_sync():
-        raise OSError("disk full")
+    real_fsync, calls = os.fsync, []
 
-    monkeypatch.setattr(os, "sync", failing_sync)
+    def failing_fsync(fd):  # the third file's flush fails
+        calls.append(fd)
+        if len(calls) == 3:
+            raise OSError("disk full")
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", failing_fsync)
     with pytest.raises(OSError, match="^disk full$"):
         write_files_atomic({p: b"new" for p in paths})
     assert [p.read_text() for p in paths] == [f"old {p.name}" for p in paths]
@@ -169,42 +174,29 @@ def test_temp_names_skip_leftovers_and_threads_never_collide(tmp_path):
     assert target.read_bytes() in {b"0", b"1", b"2", b"3"}
 
 
-def test_files_are_flushed_to_disk_as_the_instance_flushes_its_event_log(tmp_path, monkeypatch):
-    """The IO manager flushes stored files to disk (os.sync / fsync) unless the instance's own
-    event log gives that durability up (SQLite with synchronous=OFF, the project's default); the
-    rename that makes every write atomic is there either way."""
+def test_the_io_manager_flushes_its_own_files_unless_told_not_to(tmp_path, monkeypatch):
+    """Each stored file is fsync'ed before it replaces the old one (the JSON IO manager's
+    ``fsync`` field, default on); with ``fsync: false`` nothing is flushed. The rename that makes
+    every write atomic is there either way."""
     import os
 
-    from impact_assets import atomic
-    from impact_assets.assets.event_log import LocalSqliteEventLogStorage
-    from impact_assets.assets.storage import flushes_to_disk
+    from impact_assets.assets.storage import JsonIOManager
 
-    flushes: list[str] = []
-    monkeypatch.setattr(os, "sync", lambda: flushes.append("sync"))
-    monkeypatch.setattr(os, "fsync", lambda fd: flushes.append("fsync"))
-    paths = [tmp_path / "asset" / f"init-{i}.json" for i in range(3)]
-    atomic.write_files_atomic({p: b"new" for p in paths}, sync=False)
-    atomic.write_bytes_atomic(tmp_path / "one.json", b"one", sync=False)
-    assert flushes == []
-    assert {p.read_text() for p in paths} == {"new"}
-    assert sorted(x.name for x in (tmp_path / "asset").iterdir()) == [p.name for p in paths]
-    atomic.write_files_atomic({p: b"newer" for p in paths})
-    atomic.write_bytes_atomic(tmp_path / "one.json", b"two")
-    assert flushes == ["sync", "fsync"]
-
-    config = {
-        "event_log_storage": {
-            "module": "impact_assets.assets.event_log",
-            "class": "LocalSqliteEventLogStorage",
-        }
-    }
-    (tmp_path / "home").mkdir()
-    with dg.instance_for_test(temp_dir=str(tmp_path / "home"), overrides=config) as instance:
-        assert isinstance(instance.event_log_storage, LocalSqliteEventLogStorage)
-        monkeypatch.delenv("IMPACT_SQLITE_SYNCHRONOUS", raising=False)
-        assert not flushes_to_disk(instance)
-        monkeypatch.setenv("IMPACT_SQLITE_SYNCHRONOUS", "FULL")
-        assert flushes_to_disk(instance)
-    with dg.DagsterInstance.ephemeral() as instance:  # not SQLite: flushed
-        monkeypatch.delenv("IMPACT_SQLITE_SYNCHRONOUS", raising=False)
-        assert flushes_to_disk(instance)
+    flushes: list[int] = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: flushes.append(fd) or real_fsync(fd))
+    ids = ["init-1", "init-2", "init-3"]
+    value = {key: {"initiative_id": key, "status": "ok"} for key in ids}
+    for fsync, expected in ((False, 0), (True, 3)):
+        flushes.clear()
+        manager = JsonIOManager(base_dir=str(tmp_path / str(fsync)), fsync=fsync)
+        context = dg.build_output_context(
+            asset_key=dg.AssetKey("evaluation"),
+            partition_key=None,
+            asset_partitions_def=dg.StaticPartitionsDefinition(ids),
+            asset_partition_key_range=dg.PartitionKeyRange("init-1", "init-3"),
+        )
+        manager.handle_output(context, value)
+        assert len(flushes) == expected
+        folder = tmp_path / str(fsync) / "evaluation"
+        assert sorted(p.name for p in folder.iterdir()) == [f"{key}.json" for key in ids]

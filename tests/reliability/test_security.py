@@ -9,7 +9,7 @@ import dagster as dg
 import pytest
 import yaml
 
-from impact_assets.assets.graph import build_definitions
+from impact_assets.assets.code_location import build_definitions
 from impact_assets.assets.storage import JsonIOManager
 from impact_assets.config import load_config
 from impact_assets.yaml_safe import safe_load_text

@@ -1,19 +1,18 @@
-"""Build one explicit :class:`dagster.Definitions` for a manifest: assets, checks, jobs, resources."""
+"""The code location's contents for one manifest: :func:`build_definitions` returns one explicit
+:class:`dagster.Definitions` with every asset, check, job and resource."""
 
 import warnings
 
 import dagster as dg
 
-from impact_assets.assets import (
-    evaluation,
-    jobs,
-    measurement,
-    portfolio,
-    report,
-    sqlite_tuning,  # noqa: F401  (PRAGMA synchronous for SQLite)
-)
+from impact_assets.assets import evaluation, jobs, measurement, portfolio, report
 from impact_assets.assets.manifest import GraphSpec
-from impact_assets.assets.resources import AllocateResource, EvaluateResource, MeasureResource
+from impact_assets.assets.resources import (
+    AllocateResource,
+    EvaluateResource,
+    MeasureResource,
+    WorkerPoolResource,
+)
 from impact_assets.assets.storage import JsonIOManager
 from impact_assets.config import PipelineConfig
 
@@ -48,6 +47,10 @@ def build_definitions(
             "measure": MeasureResource.from_stage(config.measure),
             "evaluate": EvaluateResource.from_stage(config.evaluate),
             "allocate": AllocateResource.from_stage(config.allocate),
+            "measure_workers": WorkerPoolResource(
+                max_workers=config.max_workers,
+                parallelism=config.parallelism,
+            ),
             "io_manager": JsonIOManager(),
         },
     )
