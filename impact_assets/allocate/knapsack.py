@@ -21,18 +21,18 @@ from __future__ import annotations
 
 import bisect
 import math
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import Bounds, LinearConstraint, milp
+
+from impact_assets.allocate.highs_run import solve_milp
 
 #: Relative tolerance used to prune nodes: a branch must beat the incumbent by more than this
 #: (times the scale of the values) to be explored.
 PRUNE_TOLERANCE = 1e-12
 
 #: Branch-and-bound nodes before falling back to HiGHS on the core.
-DEFAULT_NODE_LIMIT = 200_000
+DEFAULT_NODE_LIMIT = 50_000
 
 
 class KnapsackError(RuntimeError):
@@ -73,6 +73,7 @@ def solve_knapsack(
     capacity: float,
     *,
     node_limit: int = DEFAULT_NODE_LIMIT,
+    deadline: float | None = None,
 ) -> KnapsackSolution:
     """Maximise ``sum(values[S])`` subject to ``sum(costs[S]) <= capacity``.
 
@@ -86,6 +87,9 @@ def solve_knapsack(
         The budget, ``>= 0``.
     node_limit:
         Branch-and-bound nodes before the core is handed to HiGHS.
+    deadline:
+        ``time.perf_counter()`` value at which HiGHS stops; the best selection found is then
+        returned with ``method="highs_time_limit"`` and HiGHS's proven ``upper_bound``.
     """
     values = np.asarray(values, dtype=float)
     costs = np.asarray(costs, dtype=float)
@@ -136,17 +140,25 @@ def solve_knapsack(
     best_core, nodes, method = _branch_and_bound(
         v[core], w[core], core_capacity, incumbent - base_value, greedy[core], tolerance, node_limit
     )
+    upper = None
     if best_core is None:
-        best_core = _highs_core(v[core], w[core], core_capacity)
+        best_core, core_bound = _highs_core(v[core], w[core], core_capacity, deadline)
         method = "highs"
+        if core_bound is not None:
+            method = "highs_time_limit"
+            upper = min(lp_bound, base_value + core_bound)
+        if best_core is None:
+            best_core = greedy[core]
     chosen = fixed_in.copy()
     chosen[core[best_core]] = True
     selected[idx[chosen]] = True
     total = math.fsum(values[selected])
+    if upper is None:
+        upper = min(lp_bound, total + tolerance)
     return KnapsackSolution(
         value=total,
         selected=selected,
-        upper_bound=max(total, min(lp_bound, total + tolerance)),
+        upper_bound=max(total, upper),
         method=method,
         core_size=int(core.size),
         nodes=nodes,
@@ -184,6 +196,12 @@ def _branch_and_bound(
             gain += (room - (prefix_w[t] - prefix_w[k])) * vl[t] / wl[t]
         return gain
 
+    # Identical items are adjacent in ratio order; skipping one skips its later copies too (the
+    # copies taken are always the first ones), so symmetric selections are not enumerated.
+    after_copies = list(range(1, m + 1))
+    for k in range(m - 2, -1, -1):
+        if vl[k] == vl[k + 1] and wl[k] == wl[k + 1]:
+            after_copies[k] = after_copies[k + 1]
     take = [False] * m
     nodes = 0
     # Stack entries: (k, room, value, decision) where decision is 1 (take k) or 0 (skip k).
@@ -198,12 +216,15 @@ def _branch_and_bound(
                 continue
             room -= wl[k]
             value += vl[k]
-        take[k] = decision == 1
+            take[k] = True
+            nxt = k + 1
+        else:
+            nxt = after_copies[k]
+            take[k:nxt] = [False] * (nxt - k)
         if value > best_value + tolerance:
             best_value = value
             best = np.zeros(m, dtype=bool)
-            best[: k + 1] = take[: k + 1]
-        nxt = k + 1
+            best[:nxt] = take[:nxt]
         if nxt >= m or value + bound(nxt, room) <= best_value + tolerance:
             continue
         stack.append((nxt, room, value, 0))
@@ -211,21 +232,37 @@ def _branch_and_bound(
     return best, nodes, "branch_and_bound"
 
 
-def _highs_core(v: np.ndarray, w: np.ndarray, capacity: float) -> np.ndarray:
-    """Solve the core exactly with HiGHS (the fallback for hard cores)."""
+def _highs_core(
+    v: np.ndarray, w: np.ndarray, capacity: float, deadline: float | None
+) -> tuple[np.ndarray | None, float | None]:
+    """Solve the core with HiGHS (the fallback for hard cores), interruptibly.
+
+    Returns the selection and ``None`` when proven optimal, or at the deadline the best
+    selection found (``None`` if none) and the proven upper bound on the core's value.
+    """
     scale = max(1.0, float(np.max(np.abs(v))))
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Unrecognized options", category=RuntimeWarning)
-        res = milp(
-            -v / scale,
-            integrality=np.ones(v.size),
-            bounds=Bounds(0.0, 1.0),
-            constraints=LinearConstraint(w[None, :] / max(capacity, 1e-300), -np.inf, 1.0),
-            options={"mip_rel_gap": 0.0, "mip_abs_gap": 1e-12},
-        )
-    if res.status != 0 or res.x is None:
+    res = solve_milp(
+        -v / scale,
+        np.ones(v.size),
+        np.zeros(v.size),
+        np.ones(v.size),
+        w[None, :] / max(capacity, 1e-300),
+        np.array([-np.inf]),
+        np.array([1.0]),
+        {
+            "mip_rel_gap": 0.0,
+            "mip_abs_gap": 1e-12,
+            "mip_feasibility_tolerance": 1e-10,
+            "primal_feasibility_tolerance": 1e-10,
+        },
+        deadline=deadline,
+    )
+    if res.status not in (0, 1):
         raise KnapsackError(f"HiGHS could not solve the knapsack core: {res.message}")
-    chosen = res.x > 0.5
-    if float(np.sum(w[chosen])) > capacity * (1 + 1e-12):
+    chosen = None if res.x is None else res.x > 0.5
+    if chosen is not None and float(np.sum(w[chosen])) > capacity * (1 + 1e-12):
         raise KnapsackError("HiGHS returned a knapsack selection over capacity")
-    return chosen
+    if res.status == 0:
+        return chosen, None
+    bound = np.inf if res.dual_bound is None else -res.dual_bound * scale
+    return chosen, float(bound)

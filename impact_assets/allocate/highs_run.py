@@ -1,0 +1,209 @@
+"""Run one HiGHS MILP (``scipy.optimize.milp``) so that an interrupt stops it within a second.
+
+HiGHS runs in C and never checks Python signals: a long solve in the calling process would
+ignore Ctrl-C, SIGTERM and Dagster's Terminate until it finished. So a solve is first tried in
+process for at most :data:`IN_PROCESS_SECONDS`; most programs finish there. If it did not, it is
+solved again from the start in a child process (``python -c``, arrays over a pipe in ``.npz``
+form, no pickle) while this process waits in short polls, where signals are handled. On any
+exception while waiting (``KeyboardInterrupt``, Dagster's interrupt, an error) the child is
+killed before the exception propagates, so no solver keeps running and nothing is written.
+
+The child resets SIGINT and SIGTERM to their defaults (so a Ctrl-C to the terminal's process
+group ends it at once) and asks Linux to send it SIGKILL if its parent dies.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from scipy.optimize import Bounds, LinearConstraint, milp
+
+#: Seconds a solve may run in the calling process before it is moved to a child process.
+IN_PROCESS_SECONDS = 1.0
+
+#: Seconds between two checks for an interrupt while the child solves.
+POLL_SECONDS = 0.2
+
+_CHILD = (
+    "import sys; from impact_assets.allocate.highs_run import _child_main; sys.exit(_child_main())"
+)
+
+
+@dataclass(frozen=True)
+class MilpOutcome:
+    """What HiGHS returned: ``status`` 0 optimal, 1 limit reached, 2 infeasible, else failure."""
+
+    status: int
+    x: np.ndarray | None
+    dual_bound: float | None
+    nodes: int
+    message: str
+    in_child: bool
+
+
+def solve_milp(
+    c: np.ndarray,
+    integrality: np.ndarray,
+    lb: np.ndarray,
+    ub: np.ndarray,
+    a: np.ndarray,
+    row_lower: np.ndarray,
+    row_upper: np.ndarray,
+    options: dict[str, float | bool],
+    *,
+    deadline: float | None,
+) -> MilpOutcome:
+    """Minimise ``c·x`` subject to the rows and bounds, stopping at ``deadline`` (perf_counter).
+
+    ``options`` are HiGHS options (``time_limit`` is set here from ``deadline``).
+    """
+    remaining = None if deadline is None else max(0.01, deadline - time.perf_counter())
+    first = IN_PROCESS_SECONDS if remaining is None else min(remaining, IN_PROCESS_SECONDS)
+    outcome = _solve_here(c, integrality, lb, ub, a, row_lower, row_upper, options, first)
+    if outcome.status != 1 or (remaining is not None and remaining <= IN_PROCESS_SECONDS):
+        return outcome
+    remaining = None if deadline is None else max(0.01, deadline - time.perf_counter())
+    return _solve_in_child(c, integrality, lb, ub, a, row_lower, row_upper, options, remaining)
+
+
+def _solve_here(c, integrality, lb, ub, a, row_lower, row_upper, options, time_limit):
+    opts = dict(options)
+    if time_limit is not None:
+        opts["time_limit"] = float(time_limit)
+    with warnings.catch_warnings():
+        # HiGHS options scipy does not list (tolerances, cut-off) are passed on with a warning.
+        warnings.filterwarnings("ignore", message="Unrecognized options", category=RuntimeWarning)
+        res = milp(
+            c,
+            integrality=integrality,
+            bounds=Bounds(lb, ub),
+            constraints=LinearConstraint(a, row_lower, row_upper),
+            options=opts,
+        )
+    bound = res.get("mip_dual_bound")
+    return MilpOutcome(
+        status=int(res.status),
+        x=None if res.x is None else np.asarray(res.x, dtype=float),
+        dual_bound=None if bound is None or not np.isfinite(bound) else float(bound),
+        nodes=int(res.get("mip_node_count") or 0),
+        message=str(res.message),
+        in_child=False,
+    )
+
+
+def _solve_in_child(c, integrality, lb, ub, a, row_lower, row_upper, options, time_limit):
+    buffer = io.BytesIO()
+    np.savez(
+        buffer,
+        c=c,
+        integrality=integrality,
+        lb=lb,
+        ub=ub,
+        a=a,
+        row_lower=row_lower,
+        row_upper=row_upper,
+        options=np.frombuffer(
+            json.dumps({**options, "time_limit": time_limit}).encode(), dtype=np.uint8
+        ),
+    )
+    env = dict(os.environ)
+    root = str(Path(__file__).resolve().parents[2])
+    env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    child = subprocess.Popen(  # noqa: S603 (this interpreter, a fixed command)
+        [sys.executable, "-c", _CHILD],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+    try:
+        data: bytes | None = buffer.getvalue()
+        while True:
+            try:
+                out, err = child.communicate(input=data, timeout=POLL_SECONDS)
+                break
+            except subprocess.TimeoutExpired:
+                data = None
+    except BaseException:
+        child.kill()
+        child.wait()
+        raise
+    if child.returncode != 0:
+        raise RuntimeError(
+            f"HiGHS child process failed (exit {child.returncode}): "
+            f"{err.decode(errors='replace').strip()[-500:]}"
+        )
+    with np.load(io.BytesIO(out), allow_pickle=False) as result:
+        meta = json.loads(result["meta"].tobytes().decode())
+        x = result["x"] if meta["has_x"] else None
+    return MilpOutcome(
+        status=meta["status"],
+        x=x,
+        dual_bound=meta["dual_bound"],
+        nodes=meta["nodes"],
+        message=meta["message"],
+        in_child=True,
+    )
+
+
+def _child_main() -> int:
+    """Entry point of the child: read the program from stdin, write the outcome to stdout."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    _die_with_parent()
+    with np.load(io.BytesIO(sys.stdin.buffer.read()), allow_pickle=False) as data:
+        arrays = {k: data[k] for k in data.files}
+    options = json.loads(arrays.pop("options").tobytes().decode())
+    time_limit = options.pop("time_limit")
+    outcome = _solve_here(
+        arrays["c"],
+        arrays["integrality"],
+        arrays["lb"],
+        arrays["ub"],
+        arrays["a"],
+        arrays["row_lower"],
+        arrays["row_upper"],
+        options,
+        time_limit,
+    )
+    meta = {
+        "status": outcome.status,
+        "has_x": outcome.x is not None,
+        "dual_bound": outcome.dual_bound,
+        "nodes": outcome.nodes,
+        "message": outcome.message,
+    }
+    buffer = io.BytesIO()
+    np.savez(
+        buffer,
+        x=np.zeros(0) if outcome.x is None else outcome.x,
+        meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8),
+    )
+    sys.stdout.buffer.write(buffer.getvalue())
+    sys.stdout.buffer.flush()
+    return 0
+
+
+def _die_with_parent() -> None:
+    """Linux only: SIGKILL this process when its parent dies (``PR_SET_PDEATHSIG``)."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+        import signal
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG = 1
+    except (OSError, AttributeError):
+        return
