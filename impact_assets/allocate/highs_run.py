@@ -3,8 +3,9 @@
 HiGHS runs in C and never checks Python signals: a long solve in the calling process would
 ignore Ctrl-C, SIGTERM and Dagster's Terminate until it finished. So a solve is first tried in
 process for at most :data:`IN_PROCESS_SECONDS`; most programs finish there. If it did not, it is
-solved again from the start in a child process (``python -c``, arrays over a pipe in ``.npz``
-form, no pickle) while this process waits in short polls, where signals are handled. On any
+solved again from the start in a child process (this file run as a script, which imports numpy
+and scipy only; arrays in ``.npz`` files in a temporary directory, no pickle) while this process
+waits in short polls, where signals are handled. On any
 exception while waiting (``KeyboardInterrupt``, Dagster's interrupt, an error) the child is
 killed before the exception propagates, so no solver keeps running and nothing is written.
 
@@ -14,11 +15,11 @@ group ends it at once) and asks Linux to send it SIGKILL if its parent dies.
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 import warnings
 from dataclasses import dataclass
@@ -101,50 +102,53 @@ def _solve_here(c, integrality, lb, ub, a, row_lower, row_upper, options, time_l
 
 
 def _solve_in_child(c, integrality, lb, ub, a, row_lower, row_upper, options, time_limit):
-    buffer = io.BytesIO()
-    np.savez(
-        buffer,
-        c=c,
-        integrality=integrality,
-        lb=lb,
-        ub=ub,
-        a=a,
-        row_lower=row_lower,
-        row_upper=row_upper,
-        options=np.frombuffer(
-            json.dumps({**options, "time_limit": time_limit}).encode(), dtype=np.uint8
-        ),
-    )
-    env = dict(os.environ)
-    root = str(Path(__file__).resolve().parents[2])
-    env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    child = subprocess.Popen(  # noqa: S603 (this interpreter, a fixed command)
-        [sys.executable, "-c", _CHILD],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=env,
-    )
-    try:
-        data: bytes | None = buffer.getvalue()
-        while True:
-            try:
-                out, err = child.communicate(input=data, timeout=POLL_SECONDS)
-                break
-            except subprocess.TimeoutExpired:
-                data = None
-    except BaseException:
-        child.kill()
-        child.wait()
-        raise
-    if child.returncode != 0:
-        raise RuntimeError(
-            f"HiGHS child process failed (exit {child.returncode}): "
-            f"{err.decode(errors='replace').strip()[-500:]}"
+    with tempfile.TemporaryDirectory(prefix="impact-assets-highs-") as tmp:
+        problem = Path(tmp) / "problem.npz"
+        result_path = Path(tmp) / "result.npz"
+        log_path = Path(tmp) / "highs.log"
+        np.savez(
+            problem,
+            c=c,
+            integrality=integrality,
+            lb=lb,
+            ub=ub,
+            a=a,
+            row_lower=row_lower,
+            row_upper=row_upper,
+            options=_text({**options, "time_limit": time_limit}),
         )
-    with np.load(io.BytesIO(out), allow_pickle=False) as result:
-        meta = json.loads(result["meta"].tobytes().decode())
-        x = result["x"] if meta["has_x"] else None
+        with open(log_path, "wb") as log:
+            # This file run as a script (-P: its folder not on sys.path) imports numpy and scipy
+            # only, not the package.
+            child = subprocess.Popen(  # noqa: S603 (this interpreter, this file)
+                [
+                    sys.executable,
+                    "-P",
+                    str(Path(__file__).resolve()),
+                    str(problem),
+                    str(result_path),
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+            )
+            try:
+                while True:
+                    try:
+                        child.wait(timeout=POLL_SECONDS)
+                        break
+                    except subprocess.TimeoutExpired:
+                        continue
+            except BaseException:
+                child.kill()
+                child.wait()
+                raise
+        if child.returncode != 0 or not result_path.exists():
+            tail = log_path.read_bytes()[-500:].decode(errors="replace").strip()
+            raise RuntimeError(f"HiGHS child process failed (exit {child.returncode}): {tail}")
+        with np.load(result_path, allow_pickle=False) as result:
+            meta = json.loads(result["meta"].tobytes().decode())
+            x = np.array(result["x"]) if meta["has_x"] else None
     return MilpOutcome(
         status=meta["status"],
         x=x,
@@ -155,14 +159,18 @@ def _solve_in_child(c, integrality, lb, ub, a, row_lower, row_upper, options, ti
     )
 
 
-def _child_main() -> int:
-    """Entry point of the child: read the program from stdin, write the outcome to stdout."""
+def _text(value: object) -> np.ndarray:
+    return np.frombuffer(json.dumps(value).encode(), dtype=np.uint8)
+
+
+def _child_main(problem: str, result_path: str) -> int:
+    """Entry point of the child: solve the program in ``problem``, write ``result_path``."""
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     _die_with_parent()
-    with np.load(io.BytesIO(sys.stdin.buffer.read()), allow_pickle=False) as data:
+    with np.load(problem, allow_pickle=False) as data:
         arrays = {k: data[k] for k in data.files}
     options = json.loads(arrays.pop("options").tobytes().decode())
     time_limit = options.pop("time_limit")
@@ -184,14 +192,10 @@ def _child_main() -> int:
         "nodes": outcome.nodes,
         "message": outcome.message,
     }
-    buffer = io.BytesIO()
-    np.savez(
-        buffer,
-        x=np.zeros(0) if outcome.x is None else outcome.x,
-        meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8),
-    )
-    sys.stdout.buffer.write(buffer.getvalue())
-    sys.stdout.buffer.flush()
+    partial = result_path + ".part"
+    with open(partial, "wb") as out:
+        np.savez(out, x=np.zeros(0) if outcome.x is None else outcome.x, meta=_text(meta))
+    os.replace(partial, result_path)
     return 0
 
 
@@ -207,3 +211,7 @@ def _die_with_parent() -> None:
         libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG = 1
     except (OSError, AttributeError):
         return
+
+
+if __name__ == "__main__":
+    sys.exit(_child_main(sys.argv[1], sys.argv[2]))

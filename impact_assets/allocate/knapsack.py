@@ -202,17 +202,29 @@ def _branch_and_bound(
     for k in range(m - 2, -1, -1):
         if vl[k] == vl[k + 1] and wl[k] == wl[k + 1]:
             after_copies[k] = after_copies[k + 1]
+    # Items of equal value are in increasing cost: once one is skipped, a later one is never
+    # taken (swapping it for the skipped one keeps the value and frees budget).
+    later_equal = [False] * m
+    seen: set[float] = set()
+    for k in range(m - 1, -1, -1):
+        later_equal[k] = vl[k] in seen
+        seen.add(vl[k])
     take = [False] * m
     nodes = 0
-    # Stack entries: (k, room, value, decision) where decision is 1 (take k) or 0 (skip k).
-    stack: list[tuple[int, float, float, int]] = [(0, capacity, 0.0, 0), (0, capacity, 0.0, 1)]
+    none: frozenset[float] = frozenset()
+    # Stack entries: (k, room, value, decision, banned) where decision is 1 (take k) or 0 (skip
+    # k) and banned holds the values of skipped items that have later equal-value items.
+    stack: list[tuple[int, float, float, int, frozenset[float]]] = [
+        (0, capacity, 0.0, 0, none),
+        (0, capacity, 0.0, 1, none),
+    ]
     while stack:
-        k, room, value, decision = stack.pop()
+        k, room, value, decision, banned = stack.pop()
         nodes += 1
         if nodes > node_limit:
             return None, nodes, "branch_and_bound"
         if decision == 1:
-            if wl[k] > room:
+            if wl[k] > room or vl[k] in banned:
                 continue
             room -= wl[k]
             value += vl[k]
@@ -221,14 +233,16 @@ def _branch_and_bound(
         else:
             nxt = after_copies[k]
             take[k:nxt] = [False] * (nxt - k)
+            if nxt < m and later_equal[nxt - 1]:
+                banned = banned | {vl[k]}
         if value > best_value + tolerance:
             best_value = value
             best = np.zeros(m, dtype=bool)
             best[:nxt] = take[:nxt]
         if nxt >= m or value + bound(nxt, room) <= best_value + tolerance:
             continue
-        stack.append((nxt, room, value, 0))
-        stack.append((nxt, room, value, 1))
+        stack.append((nxt, room, value, 0, banned))
+        stack.append((nxt, room, value, 1, banned))
     return best, nodes, "branch_and_bound"
 
 

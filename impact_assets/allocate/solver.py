@@ -50,7 +50,7 @@ DEFAULT_TIME_LIMIT = 8.0
 DEFAULT_CORE_SIZE = 40
 
 #: Nodes of the dedicated branch-and-bound before falling back to HiGHS.
-DEFAULT_NODE_LIMIT = 3_000_000
+DEFAULT_NODE_LIMIT = 500_000
 
 #: Above this many unfixed variables a core MILP is solved first for a better incumbent.
 DEFAULT_MAX_DIRECT = 120
