@@ -115,7 +115,13 @@ def _solve_in_child(c, integrality, lb, ub, a, row_lower, row_upper, options, ti
             a=a,
             row_lower=row_lower,
             row_upper=row_upper,
-            options=_text({**options, "time_limit": time_limit}),
+            # The child's clock starts after its imports: give it the wall-clock deadline.
+            options=_text(
+                {
+                    **options,
+                    "wall_deadline": None if time_limit is None else time.time() + time_limit,
+                }
+            ),
         )
         with open(log_path, "wb") as log:
             # This file run as a script (-P: its folder not on sys.path) imports numpy and scipy
@@ -173,7 +179,8 @@ def _child_main(problem: str, result_path: str) -> int:
     with np.load(problem, allow_pickle=False) as data:
         arrays = {k: data[k] for k in data.files}
     options = json.loads(arrays.pop("options").tobytes().decode())
-    time_limit = options.pop("time_limit")
+    wall_deadline = options.pop("wall_deadline")
+    time_limit = None if wall_deadline is None else max(0.01, wall_deadline - time.time())
     outcome = _solve_here(
         arrays["c"],
         arrays["integrality"],
