@@ -71,12 +71,24 @@ class MinimaxRegretAllocate(OptimisingAllocate):
             v_gap = max(d["certified_gap"] for d in v_detail.values())
             if v_gap > TOLERANCE * scale and status != INFEASIBLE:
                 status = TIME_LIMIT
-                gap = (sol.gap or 0.0) + v_gap / scale
+                # The portfolio found is itself a knapsack solution: V*_j is at least its return.
+                # θ* is at least the proven bound (computed with the lower V*), and the true
+                # regret of the portfolio is at most its regret against the upper bounds of V*_j.
+                achieved = {
+                    s: math.fsum(prepared.effective[selected, k]) for k, s in enumerate(SCENARIOS)
+                }
+                upper = {s: v_star[s] + v_detail[s]["certified_gap"] for s in SCENARIOS}
+                for s in SCENARIOS:
+                    if achieved[s] > v_star[s]:
+                        v_star[s] = achieved[s]
+                        v_detail[s]["certified_gap"] = max(0.0, upper[s] - achieved[s])
+                worst_case = max(0.0, *(upper[s] - achieved[s] for s in SCENARIOS))
+                gap = max(0.0, worst_case - max(0.0, (sol.bound or 0.0) * scale))
                 solver.update(
                     {
-                        "certified_gap": gap * scale,
-                        "certified_gap_relative": gap,
-                        "v_star_gap": v_gap,
+                        "certified_gap": gap,
+                        "certified_gap_relative": gap / scale,
+                        "v_star_gap": max(d["certified_gap"] for d in v_detail.values()),
                     }
                 )
         regrets = {

@@ -46,6 +46,12 @@ TOLERANCE = 1e-9
 #: Enough for every benchmark class up to 1,000 initiatives to finish or certify a small gap.
 DEFAULT_TIME_LIMIT = 8.0
 
+#: With a time limit, the share of it the dedicated search may use before HiGHS takes over.
+SEARCH_SHARE = 0.5
+
+#: HiGHS is not started with less than this many seconds left (the search result is kept).
+MIN_HIGHS_SECONDS = 0.2
+
 #: Size of the first core (variables with the smallest reduced costs) searched or solved.
 DEFAULT_CORE_SIZE = 40
 
@@ -192,6 +198,9 @@ def solve_program(
             stats,
             node_limit,
             core_size,
+            # The search may use half of the time left; HiGHS, often the better anytime solver
+            # on hard instances, gets the rest.
+            None if deadline is None else start + (deadline - start) * SEARCH_SHARE,
             deadline,
         )
         if searched is not None:
@@ -573,6 +582,7 @@ def _search_path(
     node_limit: int,
     core_size: int,
     deadline: float | None,
+    final_deadline: float | None,
 ) -> ProgramSolution | None:
     """Reduced-cost fixing, then the dedicated search; ``None`` if the search hit a limit.
 
@@ -616,7 +626,11 @@ def _search_path(
     stats["free_phase1"] = int(_unfixed(penalty, z_lp, z_inc).sum())
     stats["core_size"] = size
     candidates = [x for x in candidates if program.value(0, x) <= z_inc + TOLERANCE]
-    if not complete and deadline is not None and time.perf_counter() > deadline:
+    out_of_time = deadline is not None and time.perf_counter() > deadline
+    if not complete and out_of_time and final_deadline is not None:
+        if time.perf_counter() < final_deadline - MIN_HIGHS_SECONDS:
+            stats["search_stopped"] = "search share of the time limit"
+            return None
         # Out of time: the best portfolio known, with what is certified about it.
         known = candidates + ([incumbent] if incumbent is not None else [])
         if not known:
