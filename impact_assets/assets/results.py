@@ -126,6 +126,7 @@ def materialize_and_check(
                 asset_key=asset,
                 passed=verdict.passed,
                 description=verdict.description,
+                severity=verdict.severity,
                 metadata=verdict.metadata,
             )
 

@@ -62,8 +62,8 @@ class ConfigEffectMeasure(PipelineComponent):
         }
 
 
-def slow_manifest(root: Path, n: int = N) -> Path:
-    """The slow instance as a manifest whose ALLOCATE has no time limit."""
+def slow_manifest(root: Path, n: int = N, time_limit: float | None = None) -> Path:
+    """The slow instance as a manifest; its ALLOCATE has no time limit unless one is given."""
     w = costs(n)
     (root / "measure").mkdir(parents=True, exist_ok=True)
     initiatives = []
@@ -85,7 +85,7 @@ def slow_manifest(root: Path, n: int = N) -> Path:
         allocate={
             "component": "MinimaxRegretAllocate",
             "min_portfolio_worst_return": None,
-            "time_limit": None,
+            "time_limit": time_limit,
         },
         budget=budget(w),
     )

@@ -7,6 +7,7 @@ process, the state in which a solve ignores signals, sends the signal and measur
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -148,3 +149,31 @@ def test_dagster_job_execute_stops_and_writes_no_portfolio(tmp_path, sig):
     assert not list(storage.rglob("portfolio*"))
     assert not [p for p in storage.rglob("*") if ".tmp" in p.name or p.name.endswith(".part")]
     assert list((tmp_path / "tmp").iterdir()) == []
+
+
+def test_a_time_limited_portfolio_warns_and_the_run_goes_on(tmp_path):
+    # The slow instance with a 2 s limit: status time_limit, a small certified gap, the
+    # portfolio_solver_status check warns (does not block), and the report shows the gap.
+    from impact_assets.assets.graph import build_definitions
+    from impact_assets.config import load_config
+
+    manifest = slow_manifest(tmp_path / "project", time_limit=2.0)
+    defs = build_definitions(load_config(manifest))
+    with dg.instance_for_test() as instance:
+        result = defs.resolve_job_def("impact_pipeline").execute_in_process(
+            instance=instance, raise_on_error=False
+        )
+        assert result.success
+        (check,) = [
+            c
+            for c in result.get_asset_check_evaluations()
+            if c.check_name == "portfolio_solver_status"
+        ]
+        assert not check.passed and check.severity == dg.AssetCheckSeverity.WARN
+        assert "time limit reached; certified relative gap" in check.description
+        storage = Path(instance.storage_directory()) / "impact_assets"
+        portfolio = json.loads((storage / "portfolio.json").read_text())
+        gap = portfolio["detail"]["solver"]["certified_gap_relative"]
+        assert portfolio["status"] == "time_limit" and 0 <= gap <= 1e-2
+        report = json.loads((storage / "portfolio_report.json").read_text())
+        assert report["figures"]["allocation_certified_gap"] == gap
