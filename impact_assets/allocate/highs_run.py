@@ -1,4 +1,4 @@
-"""Run one HiGHS MILP (``scipy.optimize.milp``) so that an interrupt stops it within a second.
+"""Run one HiGHS MILP (``scipy.optimize.milp``) so that an interrupt stops it within seconds.
 
 HiGHS runs in C and never checks Python signals: a long solve in the calling process would
 ignore Ctrl-C, SIGTERM and Dagster's Terminate until it finished. So a solve is first tried in
@@ -29,7 +29,7 @@ import numpy as np
 from scipy.optimize import Bounds, LinearConstraint, milp
 
 #: Seconds a solve may run in the calling process before it is moved to a child process.
-IN_PROCESS_SECONDS = 1.0
+IN_PROCESS_SECONDS = 2.0
 
 #: Seconds between two checks for an interrupt while the child solves.
 POLL_SECONDS = 0.2
