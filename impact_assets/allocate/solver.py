@@ -449,7 +449,7 @@ class _Runner:
         up = np.concatenate(ups) - constant
         sub = matrix[:, free_idx]
         obj_constant = float(c_x[ones].sum())
-        if free_idx.size == 0:
+        if free_idx.size == 0 and not has_theta:
             ok = np.all(lo <= ROW_TOLERANCE) and np.all(up >= -ROW_TOLERANCE)
             x = base if ok else None
             value = p.value(k, base) if ok else np.inf
