@@ -18,9 +18,13 @@ How a program is solved:
 4. The dedicated branch-and-bound (:mod:`impact_assets.allocate.branch_bound`) on a core of the
    free variables, growing until it covers all of them, collects every portfolio within ``tol``
    of the optimum; the lexicographic tie-break is applied to that set exactly.
-5. Fallback, only when the search hits its node limit: HiGHS (``scipy.optimize.milp``) on the
-   unfixed variables with the incumbent as cut-off, then one HiGHS solve per later objective
-   (with LP fixing redone for that objective and a row bounding each earlier one).
+5. Fallback, when the search hits its node limit (or, with a time limit, half of it): HiGHS
+   (``scipy.optimize.milp``) on the unfixed variables with the incumbent as cut-off, then one
+   HiGHS solve per later objective (with LP fixing redone for that objective and a row bounding
+   each earlier one). The HiGHS model carries the dominance chains of
+   :mod:`impact_assets.allocate.structure` as rows and merges identical initiatives into integer
+   counts; every solve runs through :mod:`impact_assets.allocate.highs_run`, so that an interrupt
+   stops it.
 
 A time limit, when set, stops either path with the best portfolio known and its certified gap.
 """
