@@ -2,8 +2,8 @@
 
 HiGHS runs in C and never checks Python signals: a long solve in the calling process would
 ignore Ctrl-C, SIGTERM and Dagster's Terminate until it finished. So a solve is first tried in
-process for at most :data:`IN_PROCESS_SECONDS`; most programs finish there. If it did not, it is
-solved again from the start in a child process (this file run as a script, which imports numpy
+process for at most :data:`IN_PROCESS_SECONDS`; most programs finish there. If it did not, or
+the program is large, it is solved (again, from the start) in a child process (this file run as a script, which imports numpy
 and scipy only; arrays in ``.npz`` files in a temporary directory, no pickle) while this process
 waits in short polls, where signals are handled. On any
 exception while waiting (``KeyboardInterrupt``, Dagster's interrupt, an error) the child is
@@ -33,6 +33,14 @@ IN_PROCESS_SECONDS = 2.0
 
 #: Seconds between two checks for an interrupt while the child solves.
 POLL_SECONDS = 0.2
+
+#: Larger programs go straight to a child process: HiGHS was seen to overrun its time limit by
+#: many seconds on the root of a 10,000-variable program, and it would ignore signals meanwhile.
+IN_PROCESS_MAX_VARIABLES = 2_000
+
+#: A child still running this long after the deadline is killed; the caller then has no new
+#: solution, only its incumbent.
+KILL_GRACE_SECONDS = 1.0
 
 _CHILD = (
     "import sys; from impact_assets.allocate.highs_run import _child_main; sys.exit(_child_main())"
@@ -68,11 +76,12 @@ def solve_milp(
     ``options`` are HiGHS options (``time_limit`` is set here from ``deadline``).
     """
     remaining = None if deadline is None else max(0.01, deadline - time.perf_counter())
-    first = IN_PROCESS_SECONDS if remaining is None else min(remaining, IN_PROCESS_SECONDS)
-    outcome = _solve_here(c, integrality, lb, ub, a, row_lower, row_upper, options, first)
-    if outcome.status != 1 or (remaining is not None and remaining <= IN_PROCESS_SECONDS):
-        return outcome
-    remaining = None if deadline is None else max(0.01, deadline - time.perf_counter())
+    if c.size <= IN_PROCESS_MAX_VARIABLES:
+        first = IN_PROCESS_SECONDS if remaining is None else min(remaining, IN_PROCESS_SECONDS)
+        outcome = _solve_here(c, integrality, lb, ub, a, row_lower, row_upper, options, first)
+        if outcome.status != 1 or (remaining is not None and remaining <= IN_PROCESS_SECONDS):
+            return outcome
+        remaining = None if deadline is None else max(0.01, deadline - time.perf_counter())
     return _solve_in_child(c, integrality, lb, ub, a, row_lower, row_upper, options, remaining)
 
 
@@ -138,13 +147,20 @@ def _solve_in_child(c, integrality, lb, ub, a, row_lower, row_upper, options, ti
                 stdout=log,
                 stderr=log,
             )
+            kill_at = None if time_limit is None else time.perf_counter() + time_limit
             try:
                 while True:
                     try:
                         child.wait(timeout=POLL_SECONDS)
                         break
                     except subprocess.TimeoutExpired:
-                        continue
+                        if (
+                            kill_at is not None
+                            and time.perf_counter() > kill_at + KILL_GRACE_SECONDS
+                        ):
+                            child.kill()
+                            child.wait()
+                            return MilpOutcome(1, None, None, 0, "killed at the time limit", True)
             except BaseException:
                 child.kill()
                 child.wait()

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import bisect
 import math
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,7 +33,7 @@ from impact_assets.allocate.highs_run import solve_milp
 PRUNE_TOLERANCE = 1e-12
 
 #: Branch-and-bound nodes before falling back to HiGHS on the core.
-DEFAULT_NODE_LIMIT = 50_000
+DEFAULT_NODE_LIMIT = 200_000
 
 
 class KnapsackError(RuntimeError):
@@ -138,7 +139,14 @@ def solve_knapsack(
     base_value = float(np.sum(v[fixed_in]))
 
     best_core, nodes, method = _branch_and_bound(
-        v[core], w[core], core_capacity, incumbent - base_value, greedy[core], tolerance, node_limit
+        v[core],
+        w[core],
+        core_capacity,
+        incumbent - base_value,
+        greedy[core],
+        tolerance,
+        node_limit,
+        deadline,
     )
     upper = None
     if best_core is None:
@@ -173,8 +181,12 @@ def _branch_and_bound(
     incumbent: np.ndarray,
     tolerance: float,
     node_limit: int,
+    deadline: float | None = None,
 ) -> tuple[np.ndarray | None, int, str]:
-    """Depth-first search over items already sorted by ratio. ``None`` when the limit is hit."""
+    """Depth-first search over items already sorted by ratio.
+
+    ``None`` when the node limit is hit or the deadline (checked every 1,000 nodes) passed.
+    """
     m = v.size
     best = incumbent.copy()
     if m == 0:
@@ -221,7 +233,9 @@ def _branch_and_bound(
     while stack:
         k, room, value, decision, banned = stack.pop()
         nodes += 1
-        if nodes > node_limit:
+        if nodes > node_limit or (
+            deadline is not None and nodes % 1000 == 0 and time.perf_counter() > deadline
+        ):
             return None, nodes, "branch_and_bound"
         if decision == 1:
             if wl[k] > room or vl[k] in banned:

@@ -120,10 +120,10 @@ def per_scenario_optimum(
 ) -> tuple[dict[str, float], dict[str, Any]]:
     """``V*_j`` for each scenario (budget only, no floor: the upstream benchmark, spec §B3).
 
-    With a ``deadline`` each knapsack may use at most a sixth of the time left when it starts
-    (half of it for the three), so the main solve keeps the rest. A knapsack stopped early gives
-    its best value as ``V*_j`` and its proven ``certified_gap``; the rule adds the largest such
-    gap to the certified gap of the portfolio (regret is then measured against that value).
+    With a ``deadline`` each knapsack may use at most a quarter of the time left when it starts
+    (at most 58% for the three), so the main solve keeps the rest. A knapsack stopped early gives
+    its best value as ``V*_j`` and its proven ``certified_gap``; the rule then certifies the
+    portfolio against the upper bounds of V* (docs/allocate.md, Solver, Certificate).
     """
     values: dict[str, float] = {}
     detail: dict[str, Any] = {}
@@ -131,7 +131,7 @@ def per_scenario_optimum(
         own = None
         if deadline is not None:
             now = time.perf_counter()
-            own = now + max(0.0, deadline - now) / 6
+            own = now + max(0.0, deadline - now) / 4
         try:
             sol = solve_knapsack(prepared.effective[:, k], prepared.cost, budget, deadline=own)
         except KnapsackError as exc:

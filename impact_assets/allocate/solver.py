@@ -306,16 +306,23 @@ def _greedy_incumbent(program: BinaryProgram, x_lp: np.ndarray) -> np.ndarray | 
     rows = matrix[plain]
     lo = program.row_lower[plain]
     up = program.row_upper[plain]
+    # Rows hold within ROW_TOLERANCE, the budget row within its relative BUDGET_SLACK only.
+    slack = np.full(program.matrix.shape[0], ROW_TOLERANCE)
+    if program.budget_row is not None:
+        slack[program.budget_row] = BUDGET_SLACK * max(
+            1.0, abs(program.row_upper[program.budget_row])
+        )
+    slack = slack[plain]
     activity = rows @ x.astype(float)
-    if np.any(activity > up + ROW_TOLERANCE) or np.any(activity < lo - ROW_TOLERANCE):
+    if np.any(activity > up + slack) or np.any(activity < lo - slack):
         return None
     current = program.value(0, x)
     c_x, c_theta = program.objectives[0]
     theta_rows = ~plain
     for _ in range(program.n):
         trial = activity[:, None] + rows
-        ok = np.all(trial <= up[:, None] + ROW_TOLERANCE, axis=0) & np.all(
-            trial >= lo[:, None] - ROW_TOLERANCE, axis=0
+        ok = np.all(trial <= (up + slack)[:, None], axis=0) & np.all(
+            trial >= (lo - slack)[:, None], axis=0
         )
         ok &= ~x
         if not ok.any():
