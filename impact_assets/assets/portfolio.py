@@ -161,7 +161,7 @@ def build(spec: GraphSpec) -> list:
                 severity=dg.AssetCheckSeverity.WARN
                 if gap is not None and gap <= 1e-2
                 else dg.AssetCheckSeverity.ERROR,
-                description=f"time limit reached; certified relative gap {gap}: {reason}",
+                description=f"time_limit: certified relative gap {gap}; {reason}",
             )
         if status == "optimal":
             return dg.AssetCheckResult(passed=True, description="optimal")

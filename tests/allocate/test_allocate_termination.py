@@ -170,7 +170,7 @@ def test_a_time_limited_portfolio_warns_and_the_run_goes_on(tmp_path):
             if c.check_name == "portfolio_solver_status"
         ]
         assert not check.passed and check.severity == dg.AssetCheckSeverity.WARN
-        assert "time limit reached; certified relative gap" in check.description
+        assert check.description.startswith("time_limit: certified relative gap ")
         storage = Path(instance.storage_directory()) / "impact_assets"
         portfolio = json.loads((storage / "portfolio.json").read_text())
         gap = portfolio["detail"]["solver"]["certified_gap_relative"]
