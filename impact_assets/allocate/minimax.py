@@ -37,7 +37,8 @@ class MinimaxRegretAllocate(OptimisingAllocate):
     """Minimise the largest portfolio-level regret over the three scenarios (spec §B3).
 
     Constructor kwargs (the stage-config surface): ``min_confidence_threshold=0.0``,
-    ``min_portfolio_worst_return=0.0`` (``None`` = constraint off), ``time_limit=None``,
+    ``min_portfolio_worst_return=0.0`` (``None`` = constraint off), ``time_limit=8.0`` (``None``:
+    prove optimality however long it takes),
     ``core_size=40``.
     """
 
