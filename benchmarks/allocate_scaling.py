@@ -1,45 +1,50 @@
-"""ALLOCATE scaling benchmark: seeded random portfolios of 100, 1,000 and 10,000 initiatives.
+"""ALLOCATE scaling benchmark: random and hard portfolio classes at 200, 1,000 and 10,000 initiatives.
 
-Run: ``.venv/bin/python benchmarks/allocate_scaling.py [--sizes 100 1000 10000] [--seed 7]``
-(``--baseline`` also times the plain one-shot ``scipy.optimize.milp`` formulation).
+Run: ``python benchmarks/allocate_scaling.py [--sizes 200 1000 10000] [--classes ...]
+[--rules minimax_regret bayesian] [--engines search highs] [--seed 7]``.
 
-Instances: cost uniform in [5,000, 40,000]; budget 30% of the total cost; median return
-``cost * U(-0.05, 0.35)``; a CI of half-width ``cost * U(0.02, 0.4)`` around it, skewed at
-random, so many CIs straddle zero; confidence uniform in [0.2, 1.0]. Both rules run with the
-floor off (``min_portfolio_worst_return=None``), with the upstream default floor 0, and with a
-binding floor (90% of the largest sum of ``return_worst`` the budget can buy).
+Every rule runs with its defaults (including the default time limit) and the floor off
+(``min_portfolio_worst_return=None``, as in the shipped stage config); the budget is 30% of the
+total cost. Classes (spec of the Pisinger classes: methods-notes.md, Pisinger 2005):
 
-Printed per rule: wall time (end to end through ``execute``, including validation and V*),
-status, objective, certified gap (absolute, and relative to the solver scale: for minimax
-``max(max_j V*_j, max |R̃|)``, for Bayesian ``max |R̃|``), variables left free after LP
-reduced-cost fixing, branch-and-bound nodes, HiGHS MILP solves (0 = the dedicated search
-proved optimality on its own).
-Timings are wall clock on a shared machine: noisy.
+- ``random``: cost U(5,000, 40,000); median ``cost·U(−0.05, 0.35)``; a CI of half-width
+  ``cost·U(0.02, 0.4)``, skewed at random; confidence U(0.2, 1).
+- ``replicated``: five return profiles (best/median/worst/confidence), initiative ``i`` has
+  profile ``i mod 5`` and its own cost U(5,000, 40,000) (one pilot reused across markets).
+- ``duplicates``: the same, but each profile also has one cost (exact duplicates).
+- ``strongly_correlated``: integer cost ``w`` U{1..10,000}, median ``w + 1,000``, best/worst
+  median ± 500, confidence 1.
+- ``inverse_strongly``: integer median ``p`` U{1..10,000}, cost ``p + 1,000``, best/worst
+  ``p + 500`` and ``max(p − 500, 0)``, confidence 1.
+- ``subset_sum``: integer cost ``w`` U{1..10,000}, median ``w``, best ``1.2w``, worst ``0.8w``,
+  confidence 1.
+
+Engines: ``search`` is the default path (LP fixing, the dedicated branch-and-bound, HiGHS when
+its node limit is reached); ``highs`` is HiGHS alone on the same reduced model
+(``search_node_limit=0``: LP fixing, dominance rows and identical initiatives as integer counts).
+
+Printed per run: wall time of the whole ``execute`` call (validation, V*, the solve), status,
+certified relative gap (``gap rel`` = ``certified_gap / scale``, as in the result; for minimax
+regret the scale is ``max(max_j V*_j, max |R̃|)``, for Bayesian ``max |R̃|``, the largest single
+return; ``gap/obj`` = ``certified_gap / |objective|``, the usual MIP convention), the method that finished, the number of
+HiGHS MILP solves and of those run in a child process. Wall times are noisy on a shared host.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import time
-import warnings
 
 import numpy as np
 
 from impact_assets.allocate.bayesian import BayesianAllocate
-from impact_assets.allocate.knapsack import solve_knapsack
 from impact_assets.allocate.minimax import MinimaxRegretAllocate
 
+R = 10_000
 
-def instance(n: int, seed: int) -> dict:
-    """A seeded random ALLOCATE event with ``n`` initiatives."""
-    rng = np.random.default_rng(seed)
-    cost = rng.uniform(5_000, 40_000, n)
-    median = cost * rng.uniform(-0.05, 0.35, n)
-    half = cost * rng.uniform(0.02, 0.4, n)
-    skew = rng.uniform(0.5, 1.5, n)
-    worst = median - half * skew
-    best = median + half / skew
-    confidence = rng.uniform(0.2, 1.0, n)
+
+def _event(cost, best, median, worst, confidence) -> dict:
     initiatives = [
         {
             "initiative_id": f"init-{i:05d}",
@@ -51,106 +56,109 @@ def instance(n: int, seed: int) -> dict:
             "model_type": "experiment",
             "sample_size": 100,
         }
-        for i in range(n)
+        for i in range(len(cost))
     ]
-    return {"initiatives": initiatives, "budget": float(0.3 * cost.sum())}
+    return {"initiatives": initiatives, "budget": float(0.3 * np.sum(cost))}
 
 
-def plain_milp_seconds(event: dict) -> tuple[float, str]:
-    """The one-shot formulation (V* by three MILPs, then the main MILP), for comparison."""
-    from scipy.optimize import Bounds, LinearConstraint, milp
-
-    items = event["initiatives"]
-    budget = event["budget"]
-    c = np.array([i["confidence"] for i in items])
-    cost = np.array([i["cost"] for i in items])
-    raw = np.array([[i["return_best"], i["return_median"], i["return_worst"]] for i in items])
-    eff = c[:, None] * raw + (1 - c[:, None]) * raw[:, 2:3]
-    n = len(items)
-    start = time.perf_counter()
-    v_star = []
-    for j in range(3):
-        res = milp(
-            -eff[:, j],
-            integrality=np.ones(n),
-            bounds=Bounds(0, 1),
-            constraints=LinearConstraint(cost[None, :], -np.inf, budget),
-            options={"time_limit": 60},
-        )
-        v_star.append(-res.fun)
-    a = np.zeros((4, n + 1))
-    a[:3, :n] = eff.T
-    a[:3, n] = 1.0
-    a[3, :n] = cost
-    lo = np.array([*v_star, -np.inf])
-    hi = np.array([np.inf, np.inf, np.inf, budget])
-    obj = np.zeros(n + 1)
-    obj[n] = 1.0
-    res = milp(
-        obj,
-        integrality=np.r_[np.ones(n), 0],
-        bounds=Bounds(0, np.r_[np.ones(n), np.inf]),
-        constraints=LinearConstraint(a, lo, hi),
-        options={"time_limit": 60},
-    )
-    return time.perf_counter() - start, res.message
+def random_class(n: int, rng: np.random.Generator) -> dict:
+    cost = rng.uniform(5_000, 40_000, n)
+    median = cost * rng.uniform(-0.05, 0.35, n)
+    half = cost * rng.uniform(0.02, 0.4, n)
+    skew = rng.uniform(0.5, 1.5, n)
+    confidence = rng.uniform(0.2, 1.0, n)
+    return _event(cost, median + half / skew, median, median - half * skew, confidence)
 
 
-def binding_floor(event: dict) -> float:
-    """90% of the largest sum of ``return_worst`` the budget can buy: a floor that binds."""
-    worst = np.array([i["return_worst"] for i in event["initiatives"]])
-    cost = np.array([i["cost"] for i in event["initiatives"]])
-    return 0.9 * solve_knapsack(worst, cost, event["budget"]).value
+def _profiles(rng: np.random.Generator, n: int):
+    median = rng.uniform(2_000, 12_000, 5)
+    half = rng.uniform(1_000, 6_000, 5)
+    confidence = rng.uniform(0.4, 0.95, 5)
+    p = np.arange(n) % 5
+    return p, (median + half)[p], median[p], (median - half)[p], confidence[p]
 
 
-def run(sizes: list[int], seed: int, baseline: bool) -> None:
+def replicated(n: int, rng: np.random.Generator) -> dict:
+    _, best, median, worst, confidence = _profiles(rng, n)
+    return _event(rng.uniform(5_000, 40_000, n), best, median, worst, confidence)
+
+
+def duplicates(n: int, rng: np.random.Generator) -> dict:
+    p, best, median, worst, confidence = _profiles(rng, n)
+    return _event(rng.uniform(5_000, 40_000, 5)[p], best, median, worst, confidence)
+
+
+def strongly_correlated(n: int, rng: np.random.Generator) -> dict:
+    w = rng.integers(1, R + 1, n).astype(float)
+    median = w + R / 10
+    return _event(w, median + R / 20, median, median - R / 20, np.ones(n))
+
+
+def inverse_strongly(n: int, rng: np.random.Generator) -> dict:
+    median = rng.integers(1, R + 1, n).astype(float)
+    worst = np.maximum(median - R / 20, 0.0)
+    return _event(median + R / 10, median + R / 20, median, worst, np.ones(n))
+
+
+def subset_sum(n: int, rng: np.random.Generator) -> dict:
+    w = rng.integers(1, R + 1, n).astype(float)
+    return _event(w, 1.2 * w, w, 0.8 * w, np.ones(n))
+
+
+CLASSES = {
+    "random": random_class,
+    "replicated": replicated,
+    "duplicates": duplicates,
+    "strongly_correlated": strongly_correlated,
+    "inverse_strongly": inverse_strongly,
+    "subset_sum": subset_sum,
+}
+RULES = {"minimax_regret": MinimaxRegretAllocate, "bayesian": BayesianAllocate}
+ENGINES = {"search": {}, "highs": {"search_node_limit": 0}}
+
+
+def run(args: argparse.Namespace) -> None:
     header = (
-        f"| {'N':>6} | {'rule':<14} | {'floor':<7} | {'time s':>6} | {'status':<7} | "
-        f"{'objective':>13} | {'gap abs':>8} | {'gap rel':>7} | {'free':>4} | {'nodes':>7} | "
-        f"{'MILPs':>5} |"
+        f"| {'class':<19} | {'N':>6} | {'rule':<14} | {'engine':<6} | {'time s':>6} | "
+        f"{'status':<10} | {'gap rel':>7} | {'gap/obj':>7} | {'finished by':<27} | {'MILPs':>5} | {'child':>5} |"
     )
     print(header)
     print("|" + "|".join("-" * len(part) for part in header.split("|")[1:-1]) + "|")
-    for n in sizes:
-        event = instance(n, seed)
-        for floor_name, floor in (("off", None), ("0", 0.0), ("binding", binding_floor(event))):
-            for name, rule in (
-                ("minimax_regret", MinimaxRegretAllocate(min_portfolio_worst_return=floor)),
-                ("bayesian", BayesianAllocate(min_portfolio_worst_return=floor)),
-            ):
-                start = time.perf_counter()
-                result = rule.execute(event)
-                elapsed = time.perf_counter() - start
-                detail = result["detail"]
-                solver = detail["solver"]
-                gap = solver.get("certified_gap")
-                rel = solver.get("certified_gap_relative")
-                objective = detail["objective_value"]
-                print(
-                    f"| {n:>6} | {name:<14} | {floor_name:<7} | {elapsed:>6.3f} | "
-                    f"{result['status']:<7} | "
-                    f"{'-' if objective is None else f'{objective:.4f}':>13} | "
-                    f"{'-' if gap is None else f'{gap:.1e}':>8} | "
-                    f"{'-' if rel is None else f'{rel:.0e}':>7} | "
-                    f"{solver.get('free_phase1', '-'):>4} | "
-                    f"{solver.get('search_nodes', '-'):>7} | {solver.get('milp_solves', 0):>5} |"
-                )
-        if baseline and n <= 1000:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                seconds, message = plain_milp_seconds(event)
-            print(
-                f"plain scipy.optimize.milp (minimax, floor off), N={n}: {seconds:.3f} s ({message})"
-            )
+    for n in args.sizes:
+        for name in args.classes:
+            event = CLASSES[name](n, np.random.default_rng(args.seed))
+            for rule_name in args.rules:
+                for engine in args.engines:
+                    rule = RULES[rule_name](min_portfolio_worst_return=None, **ENGINES[engine])
+                    start = time.perf_counter()
+                    result = rule.execute(event)
+                    elapsed = time.perf_counter() - start
+                    solver = result["detail"]["solver"]
+                    rel = solver.get("certified_gap_relative")
+                    objective = result["detail"]["objective_value"]
+                    gap = solver.get("certified_gap")
+                    per_obj = gap / abs(objective) if gap is not None and objective else None
+                    print(
+                        f"| {name:<19} | {n:>6} | {rule_name:<14} | {engine:<6} | "
+                        f"{elapsed:>6.2f} | {result['status']:<10} | "
+                        f"{'-' if rel is None else f'{rel:.0e}':>7} | "
+                        f"{'-' if per_obj is None else f'{per_obj:.0e}':>7} | "
+                        f"{solver.get('method', '-'):<27} | {solver.get('milp_solves', 0):>5} | "
+                        f"{solver.get('milp_in_child_process', 0):>5} |",
+                        flush=True,
+                    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[100, 1_000, 10_000])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[200, 1_000, 10_000])
+    parser.add_argument("--classes", nargs="+", default=list(CLASSES), choices=list(CLASSES))
+    parser.add_argument("--rules", nargs="+", default=list(RULES), choices=list(RULES))
+    parser.add_argument("--engines", nargs="+", default=list(ENGINES), choices=list(ENGINES))
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--baseline", action="store_true")
     args = parser.parse_args()
-    run(args.sizes, args.seed, args.baseline)
+    logging.basicConfig(level=logging.ERROR)
+    run(args)
 
 
 if __name__ == "__main__":

@@ -125,6 +125,8 @@ def figures(
     if portfolio is not None:
         out["allocation_rule"] = portfolio.get("rule")
         out["allocation_status"] = portfolio.get("status")
+        # How far from optimal the portfolio may be (relative to the solver scale, docs/allocate.md).
+        out["allocation_certified_gap"] = (detail.get("solver") or {}).get("certified_gap_relative")
     return out
 
 

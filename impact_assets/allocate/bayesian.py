@@ -85,6 +85,10 @@ class BayesianAllocate(OptimisingAllocate):
             if selected[row]
         }
         objective = float(np.sum(weighted[selected]))
+        if solver.get("certified_gap") is not None:
+            # Relative to the portfolio's expected return (at least one initiative's return), the
+            # usual MIP convention; minimax regret divides by V*, the same order of size.
+            solver["certified_gap_relative"] = solver["certified_gap"] / max(scale, abs(objective))
         return RuleOutcome(
             status,
             selected,

@@ -31,7 +31,7 @@ from impact_assets.allocate.shrinkage import (
     check_params,
     shrink,
 )
-from impact_assets.allocate.solver import DEFAULT_CORE_SIZE, DEFAULT_NODE_LIMIT
+from impact_assets.allocate.solver import DEFAULT_CORE_SIZE, DEFAULT_NODE_LIMIT, DEFAULT_TIME_LIMIT
 from impact_assets.component import PipelineComponent
 
 OBJECTIVES = ("expected", "minimax_regret")
@@ -59,7 +59,8 @@ class EmpiricalBayesAllocate(PipelineComponent):
     min_portfolio_worst_return:
         Floor on the sum of the selected posterior lower bounds; ``None`` (default) = off.
     time_limit, core_size, search_node_limit:
-        Passed to the solver (see :class:`~impact_assets.allocate.rule.OptimisingAllocate`).
+        Passed to the solver (see :class:`~impact_assets.allocate.rule.OptimisingAllocate`); the
+        same defaults as every optimising rule (``time_limit`` 8 s, ``None`` = proof at any cost).
     """
 
     RULE = RULE
@@ -71,7 +72,7 @@ class EmpiricalBayesAllocate(PipelineComponent):
         interval_level: float = INTERVAL_LEVEL,
         objective: str = "expected",
         min_portfolio_worst_return: float | None = None,
-        time_limit: float | None = None,
+        time_limit: float | None = DEFAULT_TIME_LIMIT,
         core_size: int = DEFAULT_CORE_SIZE,
         search_node_limit: int = DEFAULT_NODE_LIMIT,
     ) -> None:

@@ -21,11 +21,12 @@ from __future__ import annotations
 
 import bisect
 import math
-import warnings
+import time
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import Bounds, LinearConstraint, milp
+
+from impact_assets.allocate.highs_run import solve_milp
 
 #: Relative tolerance used to prune nodes: a branch must beat the incumbent by more than this
 #: (times the scale of the values) to be explored.
@@ -73,6 +74,7 @@ def solve_knapsack(
     capacity: float,
     *,
     node_limit: int = DEFAULT_NODE_LIMIT,
+    deadline: float | None = None,
 ) -> KnapsackSolution:
     """Maximise ``sum(values[S])`` subject to ``sum(costs[S]) <= capacity``.
 
@@ -86,6 +88,9 @@ def solve_knapsack(
         The budget, ``>= 0``.
     node_limit:
         Branch-and-bound nodes before the core is handed to HiGHS.
+    deadline:
+        ``time.perf_counter()`` value at which HiGHS stops; the best selection found is then
+        returned with ``method="highs_time_limit"`` and HiGHS's proven ``upper_bound``.
     """
     values = np.asarray(values, dtype=float)
     costs = np.asarray(costs, dtype=float)
@@ -134,19 +139,34 @@ def solve_knapsack(
     base_value = float(np.sum(v[fixed_in]))
 
     best_core, nodes, method = _branch_and_bound(
-        v[core], w[core], core_capacity, incumbent - base_value, greedy[core], tolerance, node_limit
+        v[core],
+        w[core],
+        core_capacity,
+        incumbent - base_value,
+        greedy[core],
+        tolerance,
+        node_limit,
+        deadline,
     )
+    upper = None
     if best_core is None:
-        best_core = _highs_core(v[core], w[core], core_capacity)
+        best_core, core_bound = _highs_core(v[core], w[core], core_capacity, deadline)
         method = "highs"
+        if core_bound is not None:
+            method = "highs_time_limit"
+            upper = min(lp_bound, base_value + core_bound)
+        if best_core is None:
+            best_core = greedy[core]
     chosen = fixed_in.copy()
     chosen[core[best_core]] = True
     selected[idx[chosen]] = True
     total = math.fsum(values[selected])
+    if upper is None:
+        upper = min(lp_bound, total + tolerance)
     return KnapsackSolution(
         value=total,
         selected=selected,
-        upper_bound=max(total, min(lp_bound, total + tolerance)),
+        upper_bound=max(total, upper),
         method=method,
         core_size=int(core.size),
         nodes=nodes,
@@ -161,8 +181,12 @@ def _branch_and_bound(
     incumbent: np.ndarray,
     tolerance: float,
     node_limit: int,
+    deadline: float | None = None,
 ) -> tuple[np.ndarray | None, int, str]:
-    """Depth-first search over items already sorted by ratio. ``None`` when the limit is hit."""
+    """Depth-first search over items already sorted by ratio.
+
+    ``None`` when the node limit is hit or the deadline (checked every 1,000 nodes) passed.
+    """
     m = v.size
     best = incumbent.copy()
     if m == 0:
@@ -184,48 +208,89 @@ def _branch_and_bound(
             gain += (room - (prefix_w[t] - prefix_w[k])) * vl[t] / wl[t]
         return gain
 
+    # Identical items are adjacent in ratio order; skipping one skips its later copies too (the
+    # copies taken are always the first ones), so symmetric selections are not enumerated.
+    after_copies = list(range(1, m + 1))
+    for k in range(m - 2, -1, -1):
+        if vl[k] == vl[k + 1] and wl[k] == wl[k + 1]:
+            after_copies[k] = after_copies[k + 1]
+    # Items of equal value are in increasing cost: once one is skipped, a later one is never
+    # taken (swapping it for the skipped one keeps the value and frees budget).
+    later_equal = [False] * m
+    seen: set[float] = set()
+    for k in range(m - 1, -1, -1):
+        later_equal[k] = vl[k] in seen
+        seen.add(vl[k])
     take = [False] * m
     nodes = 0
-    # Stack entries: (k, room, value, decision) where decision is 1 (take k) or 0 (skip k).
-    stack: list[tuple[int, float, float, int]] = [(0, capacity, 0.0, 0), (0, capacity, 0.0, 1)]
+    none: frozenset[float] = frozenset()
+    # Stack entries: (k, room, value, decision, banned) where decision is 1 (take k) or 0 (skip
+    # k) and banned holds the values of skipped items that have later equal-value items.
+    stack: list[tuple[int, float, float, int, frozenset[float]]] = [
+        (0, capacity, 0.0, 0, none),
+        (0, capacity, 0.0, 1, none),
+    ]
     while stack:
-        k, room, value, decision = stack.pop()
+        k, room, value, decision, banned = stack.pop()
         nodes += 1
-        if nodes > node_limit:
+        if nodes > node_limit or (
+            deadline is not None and nodes % 1000 == 0 and time.perf_counter() > deadline
+        ):
             return None, nodes, "branch_and_bound"
         if decision == 1:
-            if wl[k] > room:
+            if wl[k] > room or vl[k] in banned:
                 continue
             room -= wl[k]
             value += vl[k]
-        take[k] = decision == 1
+            take[k] = True
+            nxt = k + 1
+        else:
+            nxt = after_copies[k]
+            take[k:nxt] = [False] * (nxt - k)
+            if nxt < m and later_equal[nxt - 1]:
+                banned = banned | {vl[k]}
         if value > best_value + tolerance:
             best_value = value
             best = np.zeros(m, dtype=bool)
-            best[: k + 1] = take[: k + 1]
-        nxt = k + 1
+            best[:nxt] = take[:nxt]
         if nxt >= m or value + bound(nxt, room) <= best_value + tolerance:
             continue
-        stack.append((nxt, room, value, 0))
-        stack.append((nxt, room, value, 1))
+        stack.append((nxt, room, value, 0, banned))
+        stack.append((nxt, room, value, 1, banned))
     return best, nodes, "branch_and_bound"
 
 
-def _highs_core(v: np.ndarray, w: np.ndarray, capacity: float) -> np.ndarray:
-    """Solve the core exactly with HiGHS (the fallback for hard cores)."""
+def _highs_core(
+    v: np.ndarray, w: np.ndarray, capacity: float, deadline: float | None
+) -> tuple[np.ndarray | None, float | None]:
+    """Solve the core with HiGHS (the fallback for hard cores), interruptibly.
+
+    Returns the selection and ``None`` when proven optimal, or at the deadline the best
+    selection found (``None`` if none) and the proven upper bound on the core's value.
+    """
     scale = max(1.0, float(np.max(np.abs(v))))
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Unrecognized options", category=RuntimeWarning)
-        res = milp(
-            -v / scale,
-            integrality=np.ones(v.size),
-            bounds=Bounds(0.0, 1.0),
-            constraints=LinearConstraint(w[None, :] / max(capacity, 1e-300), -np.inf, 1.0),
-            options={"mip_rel_gap": 0.0, "mip_abs_gap": 1e-12},
-        )
-    if res.status != 0 or res.x is None:
+    res = solve_milp(
+        -v / scale,
+        np.ones(v.size),
+        np.zeros(v.size),
+        np.ones(v.size),
+        w[None, :] / max(capacity, 1e-300),
+        np.array([-np.inf]),
+        np.array([1.0]),
+        {
+            "mip_rel_gap": 0.0,
+            "mip_abs_gap": 1e-12,
+            "mip_feasibility_tolerance": 1e-10,
+            "primal_feasibility_tolerance": 1e-10,
+        },
+        deadline=deadline,
+    )
+    if res.status not in (0, 1):
         raise KnapsackError(f"HiGHS could not solve the knapsack core: {res.message}")
-    chosen = res.x > 0.5
-    if float(np.sum(w[chosen])) > capacity * (1 + 1e-12):
+    chosen = None if res.x is None else res.x > 0.5
+    if chosen is not None and float(np.sum(w[chosen])) > capacity * (1 + 1e-12):
         raise KnapsackError("HiGHS returned a knapsack selection over capacity")
-    return chosen
+    if res.status == 0:
+        return chosen, None
+    bound = np.inf if res.dual_bound is None else -res.dual_bound * scale
+    return chosen, float(bound)

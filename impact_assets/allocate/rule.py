@@ -9,6 +9,7 @@ exclusion, the budget summary, the v1 ``AllocateResult``) lives here, so the rul
 from __future__ import annotations
 
 import logging
+import time
 from abc import abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -34,6 +35,7 @@ from impact_assets.allocate.preprocess import SCENARIOS, Prepared, prepare
 from impact_assets.allocate.solver import (
     DEFAULT_CORE_SIZE,
     DEFAULT_NODE_LIMIT,
+    DEFAULT_TIME_LIMIT,
     BinaryProgram,
     ProgramSolution,
     SolverError,
@@ -78,9 +80,10 @@ class OptimisingAllocate(PipelineComponent):
         Floor on the sum of the selected raw ``return_worst``; ``None`` switches it off.
         The default 0.0 is the upstream one.
     time_limit:
-        Seconds for the main solve; ``None`` (default) means solve to proven optimality. When the
-        limit is hit, the best portfolio found is returned with ``status="time_limit"`` and its
-        certified gap.
+        Seconds for the optimisation (V* and the main solve; validation and input handling are
+        not counted), default :data:`~impact_assets.allocate.solver.DEFAULT_TIME_LIMIT`. When it
+        is reached the best portfolio found is returned with ``status="time_limit"`` and its
+        certified gap. ``None`` solves to proven optimality however long that takes.
     core_size:
         Size of the first core searched for an incumbent; a performance knob only.
     search_node_limit:
@@ -94,7 +97,7 @@ class OptimisingAllocate(PipelineComponent):
         self,
         min_confidence_threshold: float = 0.0,
         min_portfolio_worst_return: float | None = 0.0,
-        time_limit: float | None = None,
+        time_limit: float | None = DEFAULT_TIME_LIMIT,
         core_size: int = DEFAULT_CORE_SIZE,
         search_node_limit: int = DEFAULT_NODE_LIMIT,
     ) -> None:
@@ -108,6 +111,7 @@ class OptimisingAllocate(PipelineComponent):
                 )
         self.core_size = core_size
         self.search_node_limit = search_node_limit
+        self._started: float | None = None
 
     def params(self) -> dict[str, Any]:
         return {
@@ -118,10 +122,18 @@ class OptimisingAllocate(PipelineComponent):
             "search_node_limit": self.search_node_limit,
         }
 
+    def _deadline(self) -> float | None:
+        """``time.perf_counter()`` value at which the current ``execute`` call must stop."""
+        if self.time_limit is None:
+            return None
+        start = time.perf_counter() if self._started is None else self._started
+        return start + self.time_limit
+
     def _solve(self, program: BinaryProgram) -> ProgramSolution:
+        deadline = self._deadline()
         return solve_program(
             program,
-            time_limit=self.time_limit,
+            time_limit=None if deadline is None else max(0.0, deadline - time.perf_counter()),
             core_size=self.core_size,
             node_limit=self.search_node_limit,
         )
@@ -133,6 +145,7 @@ class OptimisingAllocate(PipelineComponent):
     def execute(self, event: dict[str, Any]) -> dict[str, Any]:
         candidates, budget = parse_event(event)
         prepared = prepare(candidates, self.min_confidence_threshold)
+        self._started = time.perf_counter()
         below = [c.initiative_id for c in prepared.below_threshold]
         if not prepared.eligible:
             outcome = RuleOutcome(

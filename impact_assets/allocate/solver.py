@@ -18,9 +18,13 @@ How a program is solved:
 4. The dedicated branch-and-bound (:mod:`impact_assets.allocate.branch_bound`) on a core of the
    free variables, growing until it covers all of them, collects every portfolio within ``tol``
    of the optimum; the lexicographic tie-break is applied to that set exactly.
-5. Fallback, only when the search hits its node limit: HiGHS (``scipy.optimize.milp``) on the
-   unfixed variables with the incumbent as cut-off, then one HiGHS solve per later objective
-   (with LP fixing redone for that objective and a row bounding each earlier one).
+5. Fallback, when the search hits its node limit (or, with a time limit, half of it): HiGHS
+   (``scipy.optimize.milp``) on the unfixed variables with the incumbent as cut-off, then one
+   HiGHS solve per later objective (with LP fixing redone for that objective and a row bounding
+   each earlier one). The HiGHS model carries the dominance chains of
+   :mod:`impact_assets.allocate.structure` as rows and merges identical initiatives into integer
+   counts; every solve runs through :mod:`impact_assets.allocate.highs_run`, so that an interrupt
+   stops it.
 
 A time limit, when set, stops either path with the best portfolio known and its certified gap.
 """
@@ -28,24 +32,35 @@ A time limit, when set, stops either path with the best portfolio known and its 
 from __future__ import annotations
 
 import time
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.optimize import Bounds, LinearConstraint, linprog, milp
+from scipy.optimize import linprog
 
 from impact_assets.allocate.branch_bound import BUDGET_SLACK, search
+from impact_assets.allocate.highs_run import solve_milp
+from impact_assets.allocate.structure import dominance_chains
 
 #: Slack allowed on an earlier objective in later lexicographic phases, and the MILP absolute
 #: gap, in scaled units (the caller scales objectives to order one).
 TOLERANCE = 1e-9
 
+#: Seconds allowed for an optimisation by default (the shipped stage config uses the same value).
+#: Enough for every benchmark class up to 1,000 initiatives to finish or certify a small gap.
+DEFAULT_TIME_LIMIT = 8.0
+
+#: With a time limit, the share of it the dedicated search may use before HiGHS takes over.
+SEARCH_SHARE = 0.5
+
+#: HiGHS is not started with less than this many seconds left (the search result is kept).
+MIN_HIGHS_SECONDS = 0.2
+
 #: Size of the first core (variables with the smallest reduced costs) searched or solved.
 DEFAULT_CORE_SIZE = 40
 
 #: Nodes of the dedicated branch-and-bound before falling back to HiGHS.
-DEFAULT_NODE_LIMIT = 3_000_000
+DEFAULT_NODE_LIMIT = 500_000
 
 #: Above this many unfixed variables a core MILP is solved first for a better incumbent.
 DEFAULT_MAX_DIRECT = 120
@@ -158,7 +173,15 @@ def solve_program(
     deadline = None if time_limit is None else start + time_limit
     n = program.n
     stats: dict[str, int | float | str] = {"variables": n, "milp_solves": 0, "lp_solves": 0}
-    run = _Runner(program, stats, deadline)
+    chains = (
+        []
+        if program.budget_row is None
+        else dominance_chains(
+            program.matrix, [c for c, _ in program.objectives], program.budget_row
+        )
+    )
+    stats["dominance_links"] = int(sum(len(c) - 1 for c in chains))
+    run = _Runner(program, stats, deadline, chains)
 
     lp = _lp_relaxation(program, [], stats)
     if lp is None:
@@ -179,6 +202,9 @@ def solve_program(
             stats,
             node_limit,
             core_size,
+            # The search may use half of the time left; HiGHS, often the better anytime solver
+            # on hard instances, gets the rest.
+            None if deadline is None else start + (deadline - start) * SEARCH_SHARE,
             deadline,
         )
         if searched is not None:
@@ -280,16 +306,23 @@ def _greedy_incumbent(program: BinaryProgram, x_lp: np.ndarray) -> np.ndarray | 
     rows = matrix[plain]
     lo = program.row_lower[plain]
     up = program.row_upper[plain]
+    # Rows hold within ROW_TOLERANCE, the budget row within its relative BUDGET_SLACK only.
+    slack = np.full(program.matrix.shape[0], ROW_TOLERANCE)
+    if program.budget_row is not None:
+        slack[program.budget_row] = BUDGET_SLACK * max(
+            1.0, abs(program.row_upper[program.budget_row])
+        )
+    slack = slack[plain]
     activity = rows @ x.astype(float)
-    if np.any(activity > up + ROW_TOLERANCE) or np.any(activity < lo - ROW_TOLERANCE):
+    if np.any(activity > up + slack) or np.any(activity < lo - slack):
         return None
     current = program.value(0, x)
     c_x, c_theta = program.objectives[0]
     theta_rows = ~plain
     for _ in range(program.n):
         trial = activity[:, None] + rows
-        ok = np.all(trial <= up[:, None] + ROW_TOLERANCE, axis=0) & np.all(
-            trial >= lo[:, None] - ROW_TOLERANCE, axis=0
+        ok = np.all(trial <= (up + slack)[:, None], axis=0) & np.all(
+            trial >= (lo - slack)[:, None], axis=0
         )
         ok &= ~x
         if not ok.any():
@@ -382,10 +415,17 @@ class _MilpRun:
 class _Runner:
     """Builds and runs one reduced MILP: free variables plus fixed ones folded into the rows."""
 
-    def __init__(self, program: BinaryProgram, stats: dict, deadline: float | None) -> None:
+    def __init__(
+        self,
+        program: BinaryProgram,
+        stats: dict,
+        deadline: float | None,
+        chains: list[np.ndarray],
+    ) -> None:
         self.program = program
         self.stats = stats
         self.deadline = deadline
+        self.chains = chains
 
     def milp(
         self,
@@ -420,21 +460,37 @@ class _Runner:
         up = np.concatenate(ups) - constant
         sub = matrix[:, free_idx]
         obj_constant = float(c_x[ones].sum())
-        c = c_x[free_idx]
-        integrality = np.ones(free_idx.size)
-        lb = np.zeros(free_idx.size)
-        ub = np.ones(free_idx.size)
-        if has_theta:
-            sub = np.hstack([sub, np.concatenate(theta_rows)[:, None]])
-            c = np.concatenate([c, [c_theta]])
-            integrality = np.concatenate([integrality, [0.0]])
-            lb = np.concatenate([lb, [0.0]])
-            ub = np.concatenate([ub, [np.inf]])
-        if c.size == 0:
+        if free_idx.size == 0 and not has_theta:
             ok = np.all(lo <= ROW_TOLERANCE) and np.all(up >= -ROW_TOLERANCE)
             x = base if ok else None
             value = p.value(k, base) if ok else np.inf
             return _MilpRun("optimal" if ok else "infeasible", x, value, "nothing free")
+        runs, links = _aggregate(free_idx, self.chains, sub, c_x[free_idx])
+        first = np.array([r[0] for r in runs], dtype=int)
+        sizes = np.array([len(r) for r in runs], dtype=float)
+        sub_agg = sub[:, first]
+        c = c_x[free_idx][first]
+        integrality = np.ones(first.size)
+        lb = np.zeros(first.size)
+        ub = sizes.copy()
+        if links:
+            link_rows = np.zeros((len(links), first.size))
+            for row, (a, b) in enumerate(links):
+                # x_a >= x_b for the last of run a and the first of run b: b/|b| <= a/|a|.
+                link_rows[row, b] = sizes[a]
+                link_rows[row, a] = -sizes[b]
+            sub_agg = np.vstack([sub_agg, link_rows])
+            lo = np.concatenate([lo, np.full(len(links), -np.inf)])
+            up = np.concatenate([up, np.zeros(len(links))])
+        if has_theta:
+            theta_col = np.concatenate([np.concatenate(theta_rows), np.zeros(len(links))])
+            sub_agg = np.hstack([sub_agg, theta_col[:, None]])
+            c = np.concatenate([c, [c_theta]])
+            integrality = np.concatenate([integrality, [0.0]])
+            lb = np.concatenate([lb, [0.0]])
+            ub = np.concatenate([ub, [np.inf]])
+        self.stats["milp_variables"] = int(first.size)
+        self.stats["milp_dominance_rows"] = len(links)
         options: dict[str, float | bool] = {
             "mip_rel_gap": 0.0,
             "mip_abs_gap": TOLERANCE,
@@ -447,36 +503,63 @@ class _Runner:
         }
         if cutoff is not None:
             options["objective_bound"] = cutoff - obj_constant
-        if self.deadline is not None:
-            options["time_limit"] = max(0.01, self.deadline - time.perf_counter())
-        with warnings.catch_warnings():
-            warnings.filterwarnings(
-                "ignore", message="Unrecognized options", category=RuntimeWarning
-            )
-            res = milp(
-                c,
-                integrality=integrality,
-                bounds=Bounds(lb, ub),
-                constraints=LinearConstraint(sub, lo, up),
-                options=options,
-            )
+        res = solve_milp(c, integrality, lb, ub, sub_agg, lo, up, options, deadline=self.deadline)
         self.stats["milp_solves"] = int(self.stats["milp_solves"]) + 1
-        self.stats["milp_nodes"] = int(self.stats.get("milp_nodes", 0)) + int(
-            res.get("mip_node_count") or 0
-        )
-        bound = res.get("mip_dual_bound")
-        bound = -np.inf if bound is None or not np.isfinite(bound) else bound + obj_constant
+        self.stats["milp_nodes"] = int(self.stats.get("milp_nodes", 0)) + res.nodes
+        if res.in_child:
+            self.stats["milp_in_child_process"] = (
+                int(self.stats.get("milp_in_child_process", 0)) + 1
+            )
+        bound = -np.inf if res.dual_bound is None else res.dual_bound + obj_constant
         if res.x is None:
             status = {2: "infeasible", 1: "time_limit"}.get(res.status, "error")
-            if res.status == 1:
-                status = "time_limit"
             return _MilpRun(status, None, float(bound), res.message)
         x = base.copy()
-        x[free_idx] = res.x[: free_idx.size] > 0.5
+        counts = np.rint(res.x[: first.size]).astype(int)
+        for run, count in zip(runs, counts, strict=True):
+            x[free_idx[run[: max(0, min(count, len(run)))]]] = True
         if not p.feasible(x):
             return _MilpRun("error", None, float(bound), "rounded solution violates a row")
         status = "optimal" if res.status == 0 else ("time_limit" if res.status == 1 else "error")
         return _MilpRun(status, x, float(bound), res.message)
+
+
+def _aggregate(
+    free_idx: np.ndarray,
+    chains: list[np.ndarray],
+    sub: np.ndarray,
+    c: np.ndarray,
+) -> tuple[list[list[int]], list[tuple[int, int]]]:
+    """Free variables as runs of identical chained columns, and the links between runs.
+
+    Returns the runs (positions in ``free_idx``; a run of identical initiatives becomes one
+    integer count, its smaller ids funded first) and ``(a, b)`` pairs of run numbers with
+    ``x[last of a] >= x[first of b]``.
+    """
+    position = {int(v): k for k, v in enumerate(free_idx)}
+    in_chain: set[int] = set()
+    runs: list[list[int]] = []
+    links: list[tuple[int, int]] = []
+    for chain in chains:
+        members = [position[int(v)] for v in chain if int(v) in position]
+        if len(members) < 2:
+            continue
+        previous = None
+        for pos in members:
+            in_chain.add(pos)
+            if (
+                previous is not None
+                and np.array_equal(sub[:, runs[previous][0]], sub[:, pos])
+                and c[runs[previous][0]] == c[pos]
+            ):
+                runs[previous].append(pos)
+                continue
+            runs.append([pos])
+            if previous is not None:
+                links.append((previous, len(runs) - 1))
+            previous = len(runs) - 1
+    runs.extend([pos] for pos in range(free_idx.size) if pos not in in_chain)
+    return runs, links
 
 
 def _accept(
@@ -510,6 +593,7 @@ def _search_path(
     node_limit: int,
     core_size: int,
     deadline: float | None,
+    final_deadline: float | None,
 ) -> ProgramSolution | None:
     """Reduced-cost fixing, then the dedicated search; ``None`` if the search hit a limit.
 
@@ -553,7 +637,11 @@ def _search_path(
     stats["free_phase1"] = int(_unfixed(penalty, z_lp, z_inc).sum())
     stats["core_size"] = size
     candidates = [x for x in candidates if program.value(0, x) <= z_inc + TOLERANCE]
-    if not complete and deadline is not None and time.perf_counter() > deadline:
+    out_of_time = deadline is not None and time.perf_counter() > deadline
+    if not complete and out_of_time and final_deadline is not None:
+        if time.perf_counter() < final_deadline - MIN_HIGHS_SECONDS:
+            stats["search_stopped"] = "search share of the time limit"
+            return None
         # Out of time: the best portfolio known, with what is certified about it.
         known = candidates + ([incumbent] if incumbent is not None else [])
         if not known:

@@ -156,12 +156,16 @@ def build(spec: GraphSpec) -> list:
         status = portfolio.get("status")
         detail = portfolio.get("detail") or {}
         reason = detail.get("reason") or detail.get("status_reason")
-        if (
-            status == "time_limit"
-            and not reason
-            and (detail.get("solver") or {}).get("certified_gap_relative") is not None
-        ):
-            reason = f"time limit reached; certified relative gap {detail['solver']['certified_gap_relative']:.3g}"
+        if status == "time_limit":
+            # A small certified gap warns; no gap (no feasible answer) or a large one fails.
+            gap = (detail.get("solver") or {}).get("certified_gap_relative")
+            return dg.AssetCheckResult(
+                passed=False,
+                severity=dg.AssetCheckSeverity.WARN
+                if gap is not None and gap <= 1e-2
+                else dg.AssetCheckSeverity.ERROR,
+                description=f"time_limit: certified relative gap {gap}; {reason}",
+            )
         if status == "optimal":
             return dg.AssetCheckResult(passed=True, description="optimal")
         if status in EXPLAINED_STATUSES and reason:
