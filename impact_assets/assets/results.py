@@ -128,7 +128,6 @@ def materialize_and_check(
                 passed=verdict.passed,
                 severity=verdict.severity,
                 description=verdict.description,
-                severity=verdict.severity,
                 metadata=verdict.metadata,
             )
 

@@ -154,7 +154,7 @@ def test_dagster_job_execute_stops_and_writes_no_portfolio(tmp_path, sig):
 def test_a_time_limited_portfolio_warns_and_the_run_goes_on(tmp_path):
     # The slow instance with a 2 s limit: status time_limit, a small certified gap, the
     # portfolio_solver_status check warns (does not block), and the report shows the gap.
-    from impact_assets.assets.graph import build_definitions
+    from impact_assets.assets.code_location import build_definitions
     from impact_assets.config import load_config
 
     manifest = slow_manifest(tmp_path / "project", time_limit=2.0)
