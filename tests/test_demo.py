@@ -31,6 +31,7 @@ def run_in_fresh_process(manifest: Path, cwd: Path) -> str:
     out = subprocess.run(
         [sys.executable, "-c", RUN, str(manifest)],
         cwd=cwd,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},  # this checkout's package
         capture_output=True,
         text=True,
         check=True,
