@@ -388,8 +388,10 @@ def _p(value: Any) -> str:
     return f"{value:.3f}" if value >= 0.001 else f"{value:.1e}"
 
 
-def _ci(lo: Any, hi: Any) -> str:
-    return "none" if lo is None or hi is None else f"[{_num(lo)}, {_num(hi)}]"
+def _ci(lo: Any, hi: Any, digits: int = 0) -> str:
+    if lo is None or hi is None:
+        return "none"
+    return f"[{_num(lo, digits)}, {_num(hi, digits)}]"
 
 
 def markdown(rows: list[dict[str, Any]]) -> str:
@@ -403,13 +405,14 @@ def markdown(rows: list[dict[str, Any]]) -> str:
     notes = []
     for row in rows:
         method = row.get("method") or f"{row.get('model')}: {row.get('specification')}"
+        d = row.get("digits", 0)  # decimals of estimates (e.g. 4 for a log-scale effect)
         lines.append(
             f"| {row['study']} | {method} | {_num(row.get('n', row.get('sample_size')))} | "
-            f"{_num(row['estimate'])} ({_num(row.get('se'))}) | "
-            f"{_ci(row.get('ci_lower'), row.get('ci_upper'))} | {_p(row.get('p_value'))} | "
-            f"{row.get('reference', '–')} | {_num(row.get('ref_estimate'))} "
-            f"({_num(row.get('ref_se'))}) | "
-            f"{_ci(row.get('ref_ci_lower'), row.get('ref_ci_upper'))} | "
+            f"{_num(row['estimate'], d)} ({_num(row.get('se'), d)}) | "
+            f"{_ci(row.get('ci_lower'), row.get('ci_upper'), d)} | {_p(row.get('p_value'))} | "
+            f"{row.get('reference', '–')} | {_num(row.get('ref_estimate'), d)} "
+            f"({_num(row.get('ref_se'), d)}) | "
+            f"{_ci(row.get('ref_ci_lower'), row.get('ref_ci_upper'), d)} | "
             f"{_p(row.get('ref_p_value'))} | {row.get('published', '–')} | "
             f"{row.get('checks', '–')} |"
         )

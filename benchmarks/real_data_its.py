@@ -215,6 +215,18 @@ def rows() -> list[dict[str, Any]]:
                     "ref_ci_lower": reference["ci_lower"],
                     "ref_ci_upper": reference["ci_upper"],
                     "ref_p_value": reference["p_value"],
+                    "digits": 4,
+                    "checks": (
+                        f"exp(estimate) = {np.exp(result['effect_estimate']):.3f} in the "
+                        f"published range [{published_range[0]:.3f}, {published_range[1]:.3f}]: "
+                        + (
+                            "yes"
+                            if published_range[0]
+                            <= np.exp(result["effect_estimate"])
+                            <= published_range[1]
+                            else "NO"
+                        )
+                    ),
                 }
             )
     return out

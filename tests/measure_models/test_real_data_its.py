@@ -58,3 +58,14 @@ def test_sicily_rows_through_measure_equal_the_direct_fit(series):
     assert level["ref_estimate"] == pytest.approx(level["estimate"], rel=1e-9)
     low, high = level["published_range"]
     assert low <= level["rate_ratio"] <= high
+    assert all(row["checks"].endswith(": yes") for row in table)
+
+
+def test_real_data_table_prints_log_scale_rows_and_rows_without_a_method_key():
+    import real_data  # benchmarks/
+
+    table = rows()
+    extra = {"study": "Prop 99", "model": "synthetic_control", "specification": "ADH"}
+    text = real_data.markdown([*table, {**extra, "estimate": -19.0, "sample_size": 39}])
+    assert f"| 59 | {table[0]['estimate']:.4f} ({table[0]['se']:.4f}) |" in text
+    assert "| Prop 99 | synthetic_control: ADH | 39 | -19 (–) |" in text
