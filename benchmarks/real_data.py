@@ -12,8 +12,9 @@ library run on the same data:
   of an observational design on these data is the experimental estimate (LaLonde 1986; Dehejia
   & Wahba 1999, 2002): an estimate passes when it lies inside the experimental 95% interval
   1,794 +/- 1.96 x 633 and its own CI covers 1,794.
-* Any rows of ``benchmarks/real_data_prop99.py`` (a module exposing ``rows() -> list[dict]``,
-  e.g. synthetic control on Proposition 99), appended when that module exists.
+* Any rows of the modules in ``EXTRA_MODULES`` (each exposing ``rows() -> list[dict]``:
+  ``real_data_prop99.py``, synthetic control on Proposition 99; ``real_data_its.py``, the
+  interrupted time series of the Sicily smoking ban), appended when the module exists.
 
 Data: ``benchmarks/data`` (source and licence in its README). The reference libraries are in
 the ``benchmarks`` optional extra (``pip install -e '.[benchmarks]'``); a missing one leaves its
@@ -61,7 +62,7 @@ EXPERIMENTAL_SE = 633.0
 PUBLISHED_EXPERIMENT = "1,794 (SE 633); DW 1999 Table 3, LaLonde 1986"
 PUBLISHED_OBSERVATIONAL = "target: experimental 1,794, 95% range [553, 3,035]; DW 1999/2002"
 #: Modules with more rows (written separately, e.g. the synthetic-control study).
-EXTRA_MODULES = ("real_data_prop99",)
+EXTRA_MODULES = ("real_data_prop99", "real_data_its")
 Z_95 = 1.959963984540054
 
 
@@ -387,8 +388,10 @@ def _p(value: Any) -> str:
     return f"{value:.3f}" if value >= 0.001 else f"{value:.1e}"
 
 
-def _ci(lo: Any, hi: Any) -> str:
-    return "none" if lo is None or hi is None else f"[{_num(lo)}, {_num(hi)}]"
+def _ci(lo: Any, hi: Any, digits: int = 0) -> str:
+    if lo is None or hi is None:
+        return "none"
+    return f"[{_num(lo, digits)}, {_num(hi, digits)}]"
 
 
 def markdown(rows: list[dict[str, Any]]) -> str:
@@ -401,21 +404,23 @@ def markdown(rows: list[dict[str, Any]]) -> str:
     lines = []
     notes = []
     for row in rows:
+        method = row.get("method") or f"{row.get('model')}: {row.get('specification')}"
+        d = row.get("digits", 0)  # decimals of estimates (e.g. 4 for a log-scale effect)
         lines.append(
-            f"| {row['study']} | {row['method']} | {_num(row.get('n'))} | "
-            f"{_num(row['estimate'])} ({_num(row.get('se'))}) | "
-            f"{_ci(row.get('ci_lower'), row.get('ci_upper'))} | {_p(row.get('p_value'))} | "
-            f"{row.get('reference', '–')} | {_num(row.get('ref_estimate'))} "
-            f"({_num(row.get('ref_se'))}) | "
-            f"{_ci(row.get('ref_ci_lower'), row.get('ref_ci_upper'))} | "
+            f"| {row['study']} | {method} | {_num(row.get('n', row.get('sample_size')))} | "
+            f"{_num(row['estimate'], d)} ({_num(row.get('se'), d)}) | "
+            f"{_ci(row.get('ci_lower'), row.get('ci_upper'), d)} | {_p(row.get('p_value'))} | "
+            f"{row.get('reference', '–')} | {_num(row.get('ref_estimate'), d)} "
+            f"({_num(row.get('ref_se'), d)}) | "
+            f"{_ci(row.get('ref_ci_lower'), row.get('ref_ci_upper'), d)} | "
             f"{_p(row.get('ref_p_value'))} | {row.get('published', '–')} | "
             f"{row.get('checks', '–')} |"
         )
         for text in row.get("warnings") or []:
-            notes.append(f"- {row['method']}: {text}")
+            notes.append(f"- {method}: {text}")
         estimand = row.get("estimand")
         if estimand and estimand not in ("att", "ate", "atc") and not estimand.startswith("coef"):
-            notes.append(f"- {row['method']}: estimand reported: {estimand}")
+            notes.append(f"- {method}: estimand reported: {estimand}")
     text = header + "\n".join(lines) + "\n"
     if notes:
         text += "\nWarnings and estimands reported by MEASURE:\n\n" + "\n".join(notes) + "\n"
