@@ -1,4 +1,5 @@
-"""A run stuck in ALLOCATE stops within 5 s of Ctrl-C or SIGTERM, and leaves nothing behind.
+"""A run stuck in ALLOCATE stops within 5 s of Ctrl-C, SIGTERM or Terminate in the UI, and
+leaves nothing behind.
 
 Each test starts the slow instance of :mod:`tests.allocate.slow_portfolio` (no time limit) in
 its own process group, waits (generously: the host may be loaded) until HiGHS runs in its child
@@ -251,6 +252,12 @@ def test_terminate_in_the_ui_stops_the_run(tmp_path):
     assert highs_left == []
     with dg.DagsterInstance.from_config(str(home)) as instance:
         assert instance.get_latest_materialization_event(dg.AssetKey("portfolio")) is None
+        # The interrupt reached the step waiting for HiGHS (not a worker killed from outside).
+        failed = [
+            (e.step_key, e.dagster_event.step_failure_data.error.cls_name)
+            for e in instance.all_logs(run_id, of_type=dg.DagsterEventType.STEP_FAILURE)
+        ]
+        assert failed == [("portfolio", "DagsterExecutionInterruptedError")]
         storage = Path(instance.storage_directory())
     # Nothing half-written: no portfolio file, no temporary file, none of the solver's files.
     assert not list(storage.rglob("portfolio*"))
