@@ -1,4 +1,5 @@
-"""A run stuck in ALLOCATE stops within 5 s of Ctrl-C or SIGTERM, and leaves nothing behind.
+"""A run stuck in ALLOCATE stops within 5 s of Ctrl-C, SIGTERM or Terminate in the UI, and
+leaves nothing behind.
 
 Each test starts the slow instance of :mod:`tests.allocate.slow_portfolio` (no time limit) in
 its own process group, waits (generously: the host may be loaded) until HiGHS runs in its child
@@ -177,3 +178,88 @@ def test_a_time_limited_portfolio_warns_and_the_run_goes_on(tmp_path):
         assert portfolio["status"] == "time_limit" and 0 <= gap <= 1e-2
         report = json.loads((storage / "portfolio_report.json").read_text())
         assert report["figures"]["allocation_certified_gap"] == gap
+
+
+def test_terminate_in_the_ui_stops_the_run(tmp_path):
+    # As in the UI of ``dagster dev``: Launch queues the run through the webserver (on
+    # 127.0.0.1), the daemon starts it in its code server's run worker, and Terminate sends the
+    # ``terminateRun`` mutation with the UI's default policy (SAFE_TERMINATE): the run launcher
+    # asks that code server to interrupt the run worker, which is waiting for HiGHS.
+    from dagster_graphql import DagsterGraphQLClient
+
+    from tests.pipeline_assets.test_webserver import free_port, start, stop, wait_for
+
+    manifest = slow_manifest(tmp_path / "project")
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    dg.DagsterInstance.from_config(str(home)).dispose()
+    env = _env(tmp_path, DAGSTER_HOME=str(home), IMPACT_MANIFEST=str(manifest))
+    port = free_port()
+    web = start(
+        [
+            str(BIN / "dagster-webserver"),
+            *("-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)),
+        ],
+        env,
+        tmp_path / "webserver.log",
+    )
+    daemon = start(
+        [str(BIN / "dagster-daemon"), "run", "-w", "workspace.yaml"], env, tmp_path / "daemon.log"
+    )
+
+    def highs():
+        return _highs_children(web.pid) + _highs_children(daemon.pid)
+
+    try:
+        client = DagsterGraphQLClient("127.0.0.1", port_number=port, timeout=60)
+
+        def launched():
+            try:
+                return client.submit_job_execution("impact_pipeline")
+            except Exception:  # the webserver or its code location is not up yet
+                if web.poll() is not None:
+                    pytest.fail((tmp_path / "webserver.log").read_text()[-3000:])
+                return None
+
+        run_id = wait_for(launched, START_SECONDS, "the webserver to launch the run")
+        waited = time.monotonic()
+        while not highs():
+            status = client.get_run_status(run_id).value
+            if status in ("SUCCESS", "FAILURE", "CANCELED"):
+                pytest.fail(f"the run ended ({status}) before HiGHS was stuck")
+            if time.monotonic() - waited > START_SECONDS:
+                pytest.fail(f"HiGHS did not start within {START_SECONDS} s")
+            time.sleep(0.2)
+        time.sleep(1.0)  # well inside the solve
+        sent = time.monotonic()
+        client.terminate_run(run_id)
+        while (status := client.get_run_status(run_id).value) not in (
+            "SUCCESS",
+            "FAILURE",
+            "CANCELED",
+        ):
+            if time.monotonic() - sent > STOP_SECONDS:
+                pytest.fail(f"still {status} {STOP_SECONDS} s after Terminate")
+            time.sleep(0.1)
+        stopped = time.monotonic() - sent
+        highs_left = highs()
+        print(f"Terminate: run {status} after {stopped:.2f} s")
+    finally:
+        stop(daemon)
+        stop(web)
+    assert status == "CANCELED" and stopped <= STOP_SECONDS
+    assert highs_left == []
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        assert instance.get_latest_materialization_event(dg.AssetKey("portfolio")) is None
+        # The interrupt reached the step waiting for HiGHS (not a worker killed from outside).
+        failed = [
+            (e.step_key, e.dagster_event.step_failure_data.error.cls_name)
+            for e in instance.all_logs(run_id, of_type=dg.DagsterEventType.STEP_FAILURE)
+        ]
+        assert failed == [("portfolio", "DagsterExecutionInterruptedError")]
+        storage = Path(instance.storage_directory())
+    # Nothing half-written: no portfolio file, no temporary file, none of the solver's files.
+    assert not list(storage.rglob("portfolio*"))
+    assert not [p for p in storage.rglob("*") if ".tmp" in p.name or p.name.endswith(".part")]
+    assert list((tmp_path / "tmp").iterdir()) == []
