@@ -390,8 +390,10 @@ def main(argv: list[str] | None = None) -> int:
         help="multiply every measurement's noise (kappa) by this factor (sensitivity)",
     )
     args = parser.parse_args(argv)
-    # an empty significant-only list logs the rule's "no eligible initiatives" warning
+    # an empty significant-only list logs the rule's "no eligible initiatives" warning, and the
+    # models log their balance warnings (counted in the results, not needed a thousand times)
     logging.getLogger("impact_assets.allocate").setLevel(logging.ERROR)
+    logging.getLogger("impact_assets.measure.models").setLevel(logging.ERROR)
     if args.calibrate:
         calibrate()
         return 0
