@@ -299,6 +299,8 @@ def build(spec: GraphSpec) -> list:
                 {"portfolio_storage_id": pointer.get("storage_id")},
             )
 
-        yield from materialize_and_check(context, "allocation", allocation_checks, materialize)
+        yield from materialize_and_check(
+            context, "allocation", allocation_checks, materialize, spec
+        )
 
     return [portfolio, allocation]

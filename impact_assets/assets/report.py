@@ -186,7 +186,7 @@ def build(spec: GraphSpec) -> list:
                 },
             )
 
-        yield from materialize_and_check(context, "outcome_report", checks, materialize)
+        yield from materialize_and_check(context, "outcome_report", checks, materialize, spec)
 
     @dg.asset(
         **stage_asset(

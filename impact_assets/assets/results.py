@@ -91,7 +91,6 @@ def checked_asset(
                 check.name,
                 asset=name,
                 blocking=True,
-                partitions_def=partitioning.get("partitions_def"),
                 description=check.description,
             )
             for check in checks
@@ -107,6 +106,7 @@ def materialize_and_check(
     asset: str,
     checks: Sequence[ContractCheck],
     materialize: Callable[[], dg.MaterializeResult],
+    spec=None,
 ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
     """The step of a :func:`checked_asset`: materialize the asset (its IO manager stores the
     value as it is yielded), then check that value. In a run that selects only the checks, the
@@ -117,7 +117,7 @@ def materialize_and_check(
         yield result
         value = result.value
     else:
-        value = _load_stored(context, asset)
+        value = _load_stored(context, asset, spec.partitions if spec is not None else None)
     selected = {key.name for key in context.selected_asset_check_keys}
     for check in checks:
         if check.name in selected:
@@ -132,16 +132,25 @@ def materialize_and_check(
             )
 
 
-def _load_stored(context: dg.AssetExecutionContext, asset: str) -> Any:
-    """The stored value of ``asset`` for the run's partitions, through its IO manager's public
-    ``load_input``."""
-    partitions_def = context.assets_def.partitions_def
-    partitioned = partitions_def is not None
+def _load_stored(
+    context: dg.AssetExecutionContext, asset: str, partitions_def: dg.PartitionsDefinition | None
+) -> Any:
+    """The stored value of ``asset`` for the run's partitions (every partition when the run has
+    none), through its IO manager's public ``load_input``."""
+    key_range = None
+    if partitions_def is not None:
+        if context.has_partition_key_range:
+            key_range = context.partition_key_range
+        else:
+            # A checks-only run launched without a partition (the UI's "Execute" on an
+            # asset-level check): check every initiative of the manifest.
+            keys = partitions_def.get_partition_keys()
+            key_range = dg.PartitionKeyRange(keys[0], keys[-1])
     input_context = dg.build_input_context(
         asset_key=dg.AssetKey(asset),
         instance=context.instance,
         asset_partitions_def=partitions_def,
-        asset_partition_key_range=context.partition_key_range if partitioned else None,
+        asset_partition_key_range=key_range,
     )
     return context.resources.io_manager.load_input(input_context)
 
