@@ -17,6 +17,7 @@ from typing import Any
 import dagster as dg
 
 from impact_assets import steps
+from impact_assets.assets.lineage import latest_materializations
 from impact_assets.assets.storage import content_hash
 from impact_assets.contracts import json_safe
 
@@ -164,6 +165,34 @@ def data_version_for(values: Mapping[str, Any]) -> dg.DataVersion:
     return dg.DataVersion(content_hash(dict(values)))
 
 
+def partition_data_version(
+    context: dg.AssetExecutionContext, values: Mapping[str, Any]
+) -> dg.DataVersion:
+    """The data version of a partitioned run's output: it changes for a partition exactly when
+    that partition's content changes.
+
+    Dagster 1.13 stamps one data version on every partition of a range run (a ``DataVersion`` is
+    per output, ``DataVersionsByPartition`` only exists for observable source assets), and it
+    decides whether ``evaluation[i]`` is stale by comparing the data versions of
+    ``pilot_measurement[i]``'s materializations before and after the one it read. So when every
+    partition of the run has the content its latest materialization recorded
+    (``content_sha256``) and those materializations share one data version, that version is kept:
+    a no-op refresh leaves every dependent in sync. Otherwise a one-initiative run gets its
+    record's own content hash and a multi-initiative run the hash of its
+    ``{initiative: record}`` mapping (:func:`data_version_for`), so a real change marks the
+    dependents of exactly the partitions the run materialized.
+    """
+    previous = latest_materializations(context.instance, context.asset_key.path[-1], list(values))
+    unchanged = all(
+        key in previous and previous[key].get("content_sha256") == content_hash(record)
+        for key, record in values.items()
+    )
+    versions = {pointer.get("data_version") for pointer in previous.values()}
+    if values and unchanged and len(versions) == 1 and None not in versions:
+        return dg.DataVersion(versions.pop())
+    return data_version_for(values)
+
+
 def partitioned_result(
     context: dg.AssetExecutionContext,
     values: dict[str, dict[str, Any]],
@@ -192,7 +221,7 @@ def partitioned_result(
         metadata["component"] = dg.MetadataValue.json(dict(component))
     metadata.update(extra_metadata or {})
     return dg.MaterializeResult(
-        value=values, metadata=metadata, data_version=data_version_for(values)
+        value=values, metadata=metadata, data_version=partition_data_version(context, values)
     )
 
 
