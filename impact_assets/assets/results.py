@@ -153,7 +153,12 @@ def _load_stored(
         asset_partitions_def=partitions_def,
         asset_partition_key_range=key_range,
     )
-    return context.resources.io_manager.load_input(input_context)
+    value = context.resources.io_manager.load_input(input_context)
+    if partitions_def is None:
+        return value
+    # in manifest order, whatever order the IO manager returns them in
+    order = partitions_def.get_partition_keys()
+    return {key: value[key] for key in order if key in value}
 
 
 def data_version_for(values: Mapping[str, Any]) -> dg.DataVersion:

@@ -195,3 +195,29 @@ def test_a_partition_data_version_changes_exactly_when_its_content_changes(defs,
     assert status("evaluation", "init-2") == StaleStatus.STALE
     assert status("evaluation", "init-1") == StaleStatus.FRESH
     assert status("evaluation", "init-3") == StaleStatus.FRESH
+
+
+def test_a_null_in_the_stage_config_survives_a_launch_with_the_prefilled_config(tmp_path, instance):
+    allocate = {"component": "MinimaxRegretAllocate", "min_portfolio_worst_return": None}
+    defs = make_defs(tmp_path / "project", allocate=allocate)
+    stage_file = str((tmp_path / "project" / "stages" / "allocate.yaml").resolve())
+    run_pipeline(defs, instance)
+    first = stored(instance, "portfolio")
+    params = first["lineage"]["component"]["params"]
+    assert "min_portfolio_worst_return" in params and params["min_portfolio_worst_return"] is None
+    # what the launchpad pre-fills (a free-form mapping loses nulls, so params stay empty)
+    prefilled = {
+        "component": "MinimaxRegretAllocate",
+        "params": {},
+        "stage_config": stage_file,
+    }
+    run_pipeline(defs, instance, {"resources": {"allocate": {"config": prefilled}}})
+    second = stored(instance, "portfolio")
+    assert second["lineage"]["component"] == first["lineage"]["component"]
+    assert second["selected_initiatives"] == first["selected_initiatives"]
+    # an edit overrides only the key it names
+    edited = {**prefilled, "params": {"min_confidence_threshold": 0.5}}
+    run_pipeline(defs, instance, {"resources": {"allocate": {"config": edited}}})
+    params = stored(instance, "portfolio")["lineage"]["component"]["params"]
+    assert params["min_confidence_threshold"] == 0.5
+    assert params["min_portfolio_worst_return"] is None
