@@ -13,6 +13,7 @@ import contextlib
 import importlib.util
 import json
 import os
+import re
 import shutil
 import sys
 
@@ -42,6 +43,8 @@ DEFAULT_RUN_COORDINATOR = (
     "telemetry:\n  enabled: false\n"
     "run_coordinator:\n  module: dagster.core.run_coordinator\n  class: DefaultRunCoordinator\n"
 )
+ALLOCATE = {"component": "MinimaxRegretAllocate", "min_portfolio_worst_return": None}
+TIMESTAMP = re.compile(r"^[A-Z][a-z]{2} \d{1,2}, \d{1,2}:\d{2} [AP]M$")
 CHANGED_MEASURE = {
     "resources": {
         "measure": {"config": {"component": "tests.support:FakeMeasure", "params": {"shift": 3.0}}}
@@ -71,6 +74,13 @@ class UI:
         self.page.wait_for_timeout(800)
         return self.page.inner_text("body")
 
+    def portfolio_metadata(self) -> list[str]:
+        """The latest ``portfolio`` materialization's metadata as the Overview shows it, without
+        its timestamps."""
+        text = self.open("/assets/portfolio", "Latest materialization")
+        section = text.split("Key\tTimestamp\tValue", 1)[1].split("\nLineage\n", 1)[0]
+        return [line for line in section.splitlines() if not TIMESTAMP.match(line.strip())]
+
 
 def refresh(env, partition: str, assets: str, run_config: dict | None = None) -> None:
     args = ["asset", "materialize", "-m", "impact_assets.definitions", "--select", assets]
@@ -82,7 +92,8 @@ def refresh(env, partition: str, assets: str, run_config: dict | None = None) ->
 
 def test_the_ui_tells_the_truth(tmp_path, monkeypatch):
     home = tmp_path / "home"
-    env = cli_env(home, fake_manifest(tmp_path / "project"))
+    # the floor is off (null) in the stage config: a launchpad run must keep it off
+    env = cli_env(home, fake_manifest(tmp_path / "project", allocate=ALLOCATE))
     # UI launches run without a daemon
     (home / "dagster.yaml").write_text(DEFAULT_RUN_COORDINATOR)
     dagster(PIPELINE, env, check=True)
@@ -125,6 +136,22 @@ def test_the_ui_tells_the_truth(tmp_path, monkeypatch):
             page.get_by_text("Success", exact=True).first.wait_for(timeout=120_000)
             text = ui.open("/assets/evaluation?view=checks", "evaluation_contract")
             assert "Passed" in text and "contract holds for all 3 initiative(s)" in text
+
+            # 3. the launchpad with its pre-filled config runs what `dagster job execute` ran
+            cli_run = ui.portfolio_metadata()
+            assert '"min_portfolio_worst_return": null' in "\n".join(cli_run)
+            ui.open("/locations/impact_assets/jobs/impact_pipeline/playground", "Launch Run")
+            text = page.inner_text("body")
+            assert "asset_partition_range_start: init-1" in text  # the job's range, as tags
+            assert "asset_partition_range_end: init-3" in text
+            page.get_by_role("button", name="Launch Run").click()
+            page.get_by_role("button", name="Confirm").click()  # "launch without a partition?"
+            page.wait_for_url("**/runs/**", timeout=60_000)
+            page.get_by_text("Success", exact=True).first.wait_for(timeout=180_000)
+            launched = page.url.rsplit("/", 1)[-1].split("?")[0]
+            assert ui.portfolio_metadata() == cli_run
+            text = ui.open("/assets/portfolio?view=events", "Materialized")
+            assert launched[:8] in text  # the launchpad run materialized portfolio
 
             # 2. a no-op refresh of one initiative leaves its dependents in sync ...
             refresh(env, "init-2", "pilot_measurement")
