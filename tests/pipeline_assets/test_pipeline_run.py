@@ -261,3 +261,44 @@ def test_checks_are_asset_level_and_run_alone_without_a_partition(defs, instance
         table = verdicts[name].metadata["initiatives"].value
         assert [row.data["initiative"] for row in table.records] == IDS
         assert verdicts[name].description == f"{name}: contract holds for all 3 initiative(s)"
+
+
+def test_reports_are_typed_tables_with_units_rounded_figures_and_links(defs, instance):
+    assert run_job(defs, instance).success
+
+    def metadata(asset, partition=None):
+        records = instance.fetch_materializations(
+            dg.AssetRecordsFilter(
+                asset_key=dg.AssetKey(asset), asset_partitions=[partition] if partition else None
+            ),
+            limit=1,
+        ).records
+        return records[0].asset_materialization.metadata
+
+    report = metadata("portfolio_report")
+    table = report["table"]
+    assert isinstance(table, dg.TableMetadataValue)
+    columns = {c.name: c.type for c in table.schema.columns}
+    assert columns["pilot_estimate_money"] == "float" and columns["selected"] == "bool"
+    assert {"predicted_return_money", "actual_return_money", "true_effect_money"} <= set(columns)
+    rows = [r.data for r in table.records]
+    assert [r["initiative"] for r in rows] == IDS
+    stored_rows = stored(instance, "portfolio_report")["rows"]
+    for row, full in zip(rows, stored_rows, strict=True):
+        for name, key in (("pilot_estimate_money", "pilot_estimate"), ("cost_money", "cost")):
+            assert row[name] == round(full[key]) and float(row[name]).is_integer()
+    assert report["calibration"].value == round(report["calibration"].value, 3)
+    assert isinstance(report["portfolio_run"], dg.DagsterRunMetadataValue)
+    assert isinstance(report["portfolio"], dg.DagsterAssetMetadataValue)
+    assert "report" not in report  # the table replaces the markdown table
+
+    outcome = metadata("outcome_report", "init-3")  # not scaled: pilot in both units, labelled
+    (row,) = outcome["outcome"].records
+    assert row.data["status"] == "not_scaled"
+    assert {"pilot_estimate_effect_units", "pilot_estimate_money"} <= set(row.data)
+    assert isinstance(outcome["pilot_measurement_run"], dg.DagsterRunMetadataValue)
+    assert isinstance(outcome["scale_measurement"], dg.DagsterAssetMetadataValue)
+
+    allocation = metadata("allocation", "init-1")
+    assert isinstance(allocation["portfolio_storage_id"], dg.TextMetadataValue)  # never plotted
+    assert isinstance(allocation["portfolio_run"], dg.DagsterRunMetadataValue)
