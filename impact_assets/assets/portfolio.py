@@ -256,8 +256,8 @@ def build(spec: GraphSpec) -> list:
                     "selected": dg.MetadataValue.json(selected),
                     "n_selected": len(selected),
                     "budget": spec.config.budget,
-                    "budget_used": tables.rounded(used, 0),
-                    "budget_left": None if used is None else round(spec.config.budget - used, 0),
+                    "budget_used": tables.rounded(used, 2),
+                    "budget_left": None if used is None else round(spec.config.budget - used, 2),
                     "content_sha256": content_hash(record),
                     "component": dg.MetadataValue.json(allocate.describe()),
                 },
@@ -292,8 +292,8 @@ def build(spec: GraphSpec) -> list:
                 None,
                 lambda r: {
                     "selected": r["selected"],
-                    "budget_allocated_money": tables.rounded(r.get("budget_allocated"), 0),
-                    "predicted_return_money": tables.rounded(r.get("predicted_return"), 0),
+                    "budget_allocated_money": tables.rounded(r.get("budget_allocated"), 2),
+                    "predicted_return_money": tables.rounded(r.get("predicted_return"), 2),
                     "reason": r.get("reason"),
                 },
                 {

@@ -202,8 +202,8 @@ def build(spec: GraphSpec) -> list:
                 "Every initiative's outcome in one table (pilot estimate and CI, confidence, cost, "
                 "selected or why not, actual at scale, error), portfolio figures, a chart, and CSV "
                 "and Parquet exports. Columns ending in _money are money (effects x "
-                "value_per_unit, whole units). Figures: "
-                + "; ".join(f"{key}: {meaning}" for key, meaning in tables.FIGURES.items())
+                "value_per_unit, rounded to cents). Figures: "
+                + "; ".join(f"`{key}`: {meaning}" for key, meaning in tables.FIGURES.items())
                 + "."
             ),
             ins={

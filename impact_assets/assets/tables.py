@@ -2,7 +2,7 @@
 ``TableSchema``), figures rounded, units in the column names, runs and assets as links.
 
 Units: ``_money`` columns are in money (an effect times the initiative's ``value_per_unit``,
-rounded to whole units); ``_effect_units`` columns are in the measured outcome's own units (the
+rounded to cents); ``_effect_units`` columns are in the measured outcome's own units (the
 pilot's effect estimate as MEASURE reports it). The stored records keep full precision.
 """
 
@@ -24,16 +24,16 @@ PORTFOLIO_COLUMNS: tuple[tuple[str, str, str, str, int | None], ...] = (
         "float",
         "pilot effect estimate x value_per_unit",
         "pilot_estimate",
-        0,
+        2,
     ),
-    ("pilot_ci_lower_money", "float", "lower end of the pilot's CI, in money", "pilot_ci_lower", 0),
-    ("pilot_ci_upper_money", "float", "upper end of the pilot's CI, in money", "pilot_ci_upper", 0),
+    ("pilot_ci_lower_money", "float", "lower end of the pilot's CI, in money", "pilot_ci_lower", 2),
+    ("pilot_ci_upper_money", "float", "upper end of the pilot's CI, in money", "pilot_ci_upper", 2),
     ("confidence", "float", "EVALUATE's confidence in the pilot, 0..1", "confidence", 3),
-    ("cost_money", "float", "cost to scale (the manifest's cost_to_scale)", "cost", 0),
+    ("cost_money", "float", "cost to scale (the manifest's cost_to_scale)", "cost", 2),
     ("selected", "bool", "funded by the portfolio", "selected", None),
-    ("predicted_return_money", "float", "return predicted by ALLOCATE", "predicted", 0),
-    ("actual_return_money", "float", "return measured at scale", "actual", 0),
-    ("prediction_error_money", "float", "actual - predicted", "error", 0),
+    ("predicted_return_money", "float", "return predicted by ALLOCATE", "predicted", 2),
+    ("actual_return_money", "float", "return measured at scale", "actual", 2),
+    ("prediction_error_money", "float", "actual - predicted", "error", 2),
     (
         "inside_pilot_ci",
         "bool",
@@ -41,22 +41,22 @@ PORTFOLIO_COLUMNS: tuple[tuple[str, str, str, str, int | None], ...] = (
         "inside_pilot_ci",
         None,
     ),
-    ("true_effect_money", "float", "the simulated true effect, in money", "true_effect", 0),
+    ("true_effect_money", "float", "the simulated true effect, in money", "true_effect", 2),
     ("status", "string", "ok, not_scaled or failed", "status", None),
     ("reason", "string", "why not selected, or the error", "reason", None),
 )
 
 #: What each figure of ``portfolio_report`` means (shown in the asset's description).
 FIGURES = {
-    "n_initiatives / n_selected / n_scaled": "initiatives in the manifest, funded, measured at scale",
-    "budget / budget_used / budget_left": "money",
+    "n_initiatives, n_selected, n_scaled": "initiatives in the manifest, funded, measured at scale",
+    "budget, budget_used, budget_left": "money",
     "predicted_return": "sum of the funded initiatives' predicted returns (ALLOCATE's, money)",
-    "predicted_return_worst / _median / _best": "sum of EVALUATE's worst, median and best "
+    "predicted_return_worst, predicted_return_median, predicted_return_best": "sum of EVALUATE's worst, median and best "
     "returns of the funded initiatives (money)",
     "realised_return": "sum of the returns measured at scale (money)",
     "calibration": "share of scaled initiatives whose scale effect lies inside the pilot CI (0..1)",
     "mean_absolute_error": "mean |actual - predicted| over scaled initiatives (money)",
-    "regret_<scenario>": "shortfall against the best portfolio in that scenario (money)",
+    "regret_SCENARIO": "shortfall against the best portfolio in that scenario (money)",
 }
 
 
@@ -70,7 +70,7 @@ def rounded(value: Any, digits: int | None) -> Any:
 
 
 def figure_metadata(figures: Mapping[str, Any]) -> dict[str, Any]:
-    """The portfolio figures as metadata: counts as ints, money to whole units, ratios to 3
+    """The portfolio figures as metadata: counts as ints, money to cents, ratios to 3
     digits, text as text."""
     out: dict[str, Any] = {}
     for key, value in figures.items():
@@ -83,7 +83,7 @@ def figure_metadata(figures: Mapping[str, Any]) -> dict[str, Any]:
         elif key == "calibration":
             out[key] = round(float(value), 3)
         else:
-            out[key] = round(float(value), 0)
+            out[key] = round(float(value), 2)
     return out
 
 
@@ -109,13 +109,13 @@ def portfolio_table(rows: Sequence[Mapping[str, Any]]) -> dg.TableMetadataValue:
 
 OUTCOME_COLUMNS: tuple[tuple[str, str, str, str, int | None], ...] = (
     ("pilot_estimate_effect_units", "float", "pilot effect estimate as MEASURE reports it", "", 4),
-    ("pilot_estimate_money", "float", "the same x value_per_unit", "", 0),
+    ("pilot_estimate_money", "float", "the same x value_per_unit", "", 2),
     ("confidence", "float", "EVALUATE's confidence, 0..1", "", 3),
-    ("cost_money", "float", "cost to scale", "", 0),
+    ("cost_money", "float", "cost to scale", "", 2),
     ("selected", "bool", "funded by the portfolio", "", None),
-    ("predicted_return_money", "float", "return predicted by ALLOCATE", "", 0),
-    ("actual_return_money", "float", "return measured at scale", "", 0),
-    ("prediction_error_money", "float", "actual - predicted", "", 0),
+    ("predicted_return_money", "float", "return predicted by ALLOCATE", "", 2),
+    ("actual_return_money", "float", "return measured at scale", "", 2),
+    ("prediction_error_money", "float", "actual - predicted", "", 2),
     ("status", "string", "ok (scaled), not_scaled or failed", "", None),
     ("reason", "string", "why not scaled, or the error", "", None),
 )
