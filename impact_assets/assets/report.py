@@ -199,9 +199,10 @@ def build(spec: GraphSpec) -> list:
         **stage_asset(
             "portfolio_report",
             (
-                "Every initiative's outcome in one table (pilot estimate and CI, confidence, cost, "
-                "selected or why not, actual at scale, error), portfolio figures, a chart, and CSV "
-                "and Parquet exports. Columns ending in _money are money (effects x "
+                "Every initiative's outcome in five narrow tables (decisions: selected, cost, "
+                "predicted return; outcomes: actual at scale, error; pilots: estimate, confidence, "
+                "true effect; pilot_intervals; reasons: why not selected), portfolio figures, a "
+                "chart, and CSV and Parquet exports. Columns ending in _money are money (effects x "
                 "value_per_unit, rounded to cents). Figures: "
                 + "; ".join(f"`{key}`: {meaning}" for key, meaning in tables.FIGURES.items())
                 + "."
@@ -245,7 +246,7 @@ def build(spec: GraphSpec) -> list:
         return dg.MaterializeResult(
             value=report,
             metadata={
-                "table": tables.portfolio_table(report["rows"]),
+                **tables.portfolio_tables(report["rows"]),
                 **tables.figure_metadata(report["figures"]),
                 "portfolio": tables.asset_link("portfolio"),
                 "outcome_report": tables.asset_link("outcome_report"),

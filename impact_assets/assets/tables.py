@@ -96,15 +96,31 @@ def _schema(columns) -> dg.TableSchema:
     )
 
 
-def portfolio_table(rows: Sequence[Mapping[str, Any]]) -> dg.TableMetadataValue:
-    """Every initiative of the portfolio report, one typed row each."""
-    records = [
-        dg.TableRecord(
-            {name: rounded(row.get(key), digits) for name, _, _, key, digits in PORTFOLIO_COLUMNS}
-        )
-        for row in rows
-    ]
-    return dg.MetadataValue.table(records, schema=_schema(PORTFOLIO_COLUMNS))
+#: The portfolio report's tables: narrow enough that the UI shows every column inline.
+PORTFOLIO_TABLES: dict[str, tuple[str, ...]] = {
+    "decisions": ("initiative", "selected", "cost_money", "predicted_return_money", "status"),
+    "outcomes": ("initiative", "actual_return_money", "prediction_error_money", "inside_pilot_ci"),
+    "pilots": ("initiative", "method", "pilot_estimate_money", "confidence", "true_effect_money"),
+    "pilot_intervals": ("initiative", "pilot_ci_lower_money", "pilot_ci_upper_money"),
+    "reasons": ("initiative", "reason"),
+}
+
+
+def portfolio_tables(rows: Sequence[Mapping[str, Any]]) -> dict[str, dg.TableMetadataValue]:
+    """Every initiative of the portfolio report, one typed row each, in a few narrow tables
+    (:data:`PORTFOLIO_TABLES`)."""
+    by_name = {column[0]: column for column in PORTFOLIO_COLUMNS}
+    out = {}
+    for table, names in PORTFOLIO_TABLES.items():
+        columns = [by_name[name] for name in names]
+        records = [
+            dg.TableRecord(
+                {name: rounded(row.get(key), digits) for name, _, _, key, digits in columns}
+            )
+            for row in rows
+        ]
+        out[table] = dg.MetadataValue.table(records, schema=_schema(columns))
+    return out
 
 
 OUTCOME_COLUMNS: tuple[tuple[str, str, str, str, int | None], ...] = (

@@ -276,17 +276,19 @@ def test_reports_are_typed_tables_with_units_rounded_figures_and_links(defs, ins
         return records[0].asset_materialization.metadata
 
     report = metadata("portfolio_report")
-    table = report["table"]
-    assert isinstance(table, dg.TableMetadataValue)
-    columns = {c.name: c.type for c in table.schema.columns}
-    assert columns["pilot_estimate_money"] == "float" and columns["selected"] == "bool"
-    assert {"predicted_return_money", "actual_return_money", "true_effect_money"} <= set(columns)
-    rows = [r.data for r in table.records]
-    assert [r["initiative"] for r in rows] == IDS
+    from impact_assets.assets.tables import PORTFOLIO_TABLES
+
+    assert set(PORTFOLIO_TABLES) <= set(report)
     stored_rows = stored(instance, "portfolio_report")["rows"]
-    for row, full in zip(rows, stored_rows, strict=True):
-        for name, key in (("pilot_estimate_money", "pilot_estimate"), ("cost_money", "cost")):
-            assert row[name] == round(full[key], 2)  # money to cents
+    for name, columns in PORTFOLIO_TABLES.items():
+        table = report[name]
+        assert isinstance(table, dg.TableMetadataValue)
+        assert [c.name for c in table.schema.columns] == list(columns)
+        assert [r.data["initiative"] for r in table.records] == IDS
+    types = {c.name: c.type for c in report["decisions"].schema.columns}
+    assert types["selected"] == "bool" and types["cost_money"] == "float"
+    for row, full in zip(report["pilots"].records, stored_rows, strict=True):
+        assert row.data["pilot_estimate_money"] == round(full["pilot_estimate"], 2)  # cents
     assert report["calibration"].value == round(report["calibration"].value, 3)
     assert isinstance(report["portfolio_run"], dg.DagsterRunMetadataValue)
     assert isinstance(report["portfolio"], dg.DagsterAssetMetadataValue)
