@@ -201,7 +201,7 @@ def build(spec: GraphSpec) -> list:
             (
                 "Every initiative's outcome in five narrow tables (decisions: selected, cost, "
                 "predicted return; outcomes: actual at scale, error; pilots: estimate, confidence, "
-                "true effect; pilot_intervals; reasons: why not selected), portfolio figures, a "
+                "true effect; pilot_intervals: method and CI; reasons: status, why not selected), portfolio figures, a "
                 "chart, and CSV and Parquet exports. Columns ending in _money are money (effects x "
                 "value_per_unit, rounded to cents). Figures: "
                 + "; ".join(f"`{key}`: {meaning}" for key, meaning in tables.FIGURES.items())

@@ -98,11 +98,11 @@ def _schema(columns) -> dg.TableSchema:
 
 #: The portfolio report's tables: narrow enough that the UI shows every column inline.
 PORTFOLIO_TABLES: dict[str, tuple[str, ...]] = {
-    "decisions": ("initiative", "selected", "cost_money", "predicted_return_money", "status"),
+    "decisions": ("initiative", "selected", "cost_money", "predicted_return_money"),
     "outcomes": ("initiative", "actual_return_money", "prediction_error_money", "inside_pilot_ci"),
-    "pilots": ("initiative", "method", "pilot_estimate_money", "confidence", "true_effect_money"),
-    "pilot_intervals": ("initiative", "pilot_ci_lower_money", "pilot_ci_upper_money"),
-    "reasons": ("initiative", "reason"),
+    "pilots": ("initiative", "pilot_estimate_money", "confidence", "true_effect_money"),
+    "pilot_intervals": ("initiative", "method", "pilot_ci_lower_money", "pilot_ci_upper_money"),
+    "reasons": ("initiative", "status", "reason"),
 }
 
 

@@ -166,6 +166,18 @@ def test_the_ui_tells_the_truth(tmp_path, monkeypatch):
             assert "Unsynced" not in text
             refresh(env, "init-2", "evaluation")
             assert "Unsynced" in ui.open("/assets/portfolio", "Latest materialization")
+
+            # 4. the portfolio report's tables render inline with every column in view
+            from impact_assets.assets.tables import PORTFOLIO_TABLES
+
+            ui.open("/assets/portfolio_report?view=events", "pilot_estimate_money")
+            width = page.viewport_size["width"]
+            for table, columns in PORTFOLIO_TABLES.items():
+                for column in columns:
+                    header = page.locator("th", has_text=column).first
+                    box = header.bounding_box()
+                    assert header.is_visible() and box is not None, (table, column)
+                    assert box["x"] >= 0 and box["x"] + box["width"] <= width, (table, column, box)
             browser.close()
 
         # the README's screenshots render
