@@ -104,12 +104,14 @@ def pages(initiative: str) -> list[tuple[str, str, str]]:
         ("outcome-report-partitions", "/assets/outcome_report?view=partitions", initiative),
         (
             "outcome-report-lineage",
-            f"/assets/outcome_report?view=events&partition={initiative}",
+            f"/assets/outcome_report?view=partitions&partition={initiative}",
             "content_sha256",
         ),
-        ("portfolio-report", "/assets/portfolio_report", "predicted_return"),
-        ("budget-frontier", "/assets/portfolio_report", "frontier_chart"),
+        ("portfolio-report", "/assets/portfolio_report?view=events", "pilot_estimate_money"),
+        ("portfolio-chart", "/assets/portfolio_report?view=events", "frontier_chart"),
+        ("budget-frontier", "/assets/portfolio_report?view=events", "frontier_chart"),
         ("evaluation-checks", "/assets/evaluation?view=checks", "evaluation_contract"),
+        ("launchpad", "/locations/impact_assets/jobs/impact_pipeline/playground", "stage_config"),
         ("portfolio-checks", "/assets/portfolio?view=checks", "portfolio_solver_status"),
     ]
 
@@ -130,9 +132,10 @@ def capture(base_url: str, out: Path, initiative: str) -> dict[str, str]:
                     page.get_by_role("button", name="Skip").click(timeout=8_000)
                 first = False
             page.get_by_text(expected).first.wait_for(timeout=60_000)
-            if name == "portfolio-report":  # open the chart (markdown metadata with the PNG)
+            if name == "portfolio-chart":  # open the chart (markdown metadata with the PNG)
                 with contextlib.suppress(Exception):
-                    page.get_by_text("[Show Markdown]").nth(1).click(timeout=5_000)
+                    row = page.locator("tr").filter(has=page.get_by_text("chart", exact=True))
+                    row.first.get_by_text("[Show Markdown]").click(timeout=5_000)
             if name == "budget-frontier":  # open the frontier chart (its own metadata row)
                 with contextlib.suppress(Exception):
                     row = page.locator("tr", has_text="frontier_chart").first

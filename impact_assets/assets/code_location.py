@@ -16,8 +16,6 @@ from impact_assets.assets.resources import (
 from impact_assets.assets.storage import JsonIOManager
 from impact_assets.config import PipelineConfig
 
-# Partitioned asset checks are a preview feature in the pinned Dagster 1.13.27; we accept it.
-warnings.filterwarnings("ignore", message=r".*partitions_def on an AssetCheckSpec.*")
 # BackfillPolicy is beta in 1.13.27; single-run backfills are this project's decided shape.
 warnings.filterwarnings("ignore", message=r"Parameter `backfill_policy` of function `asset`.*")
 

@@ -105,6 +105,6 @@ def build(spec: GraphSpec) -> list:
             )
             return partitioned_result(context, values, evaluate.describe(), _summary)
 
-        yield from materialize_and_check(context, "evaluation", checks, materialize)
+        yield from materialize_and_check(context, "evaluation", checks, materialize, spec)
 
     return [evaluation]

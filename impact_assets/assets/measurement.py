@@ -124,7 +124,9 @@ def build(spec: GraphSpec) -> list:
             )
             return partitioned_result(context, values, measure.describe(), _summary)
 
-        yield from materialize_and_check(context, "pilot_measurement", pilot_checks, materialize)
+        yield from materialize_and_check(
+            context, "pilot_measurement", pilot_checks, materialize, spec
+        )
 
     @dg.multi_asset(
         **checked_asset(
@@ -164,6 +166,8 @@ def build(spec: GraphSpec) -> list:
             context.log.info(f"scale: measured {len(selected)} selected of {len(keys)} initiatives")
             return partitioned_result(context, values, measure.describe(), _summary)
 
-        yield from materialize_and_check(context, "scale_measurement", scale_checks, materialize)
+        yield from materialize_and_check(
+            context, "scale_measurement", scale_checks, materialize, spec
+        )
 
     return [pilot_measurement, scale_measurement]

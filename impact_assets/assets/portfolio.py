@@ -7,7 +7,7 @@ from typing import Any
 import dagster as dg
 
 from impact_assets import steps
-from impact_assets.assets import lineage, records
+from impact_assets.assets import lineage, records, tables
 from impact_assets.assets.manifest import GraphSpec
 from impact_assets.assets.resources import AllocateResource
 from impact_assets.assets.results import (
@@ -260,8 +260,8 @@ def build(spec: GraphSpec) -> list:
                     "selected": dg.MetadataValue.json(selected),
                     "n_selected": len(selected),
                     "budget": spec.config.budget,
-                    "budget_used": used,
-                    "budget_left": None if used is None else spec.config.budget - used,
+                    "budget_used": tables.rounded(used, 2),
+                    "budget_left": None if used is None else round(spec.config.budget - used, 2),
                     "content_sha256": content_hash(record),
                     "component": dg.MetadataValue.json(allocate.describe()),
                 },
@@ -296,13 +296,24 @@ def build(spec: GraphSpec) -> list:
                 None,
                 lambda r: {
                     "selected": r["selected"],
-                    "budget_allocated": r.get("budget_allocated"),
-                    "predicted_return": r.get("predicted_return"),
+                    "budget_allocated_money": tables.rounded(r.get("budget_allocated"), 2),
+                    "predicted_return_money": tables.rounded(r.get("predicted_return"), 2),
                     "reason": r.get("reason"),
                 },
-                {"portfolio_storage_id": pointer.get("storage_id")},
+                {
+                    "portfolio": tables.asset_link("portfolio"),
+                    **(
+                        {"portfolio_run": tables.run_link(pointer["run_id"])}
+                        if pointer.get("run_id")
+                        else {}
+                    ),
+                    # an id, not a quantity: text, so the UI does not plot it
+                    "portfolio_storage_id": dg.MetadataValue.text(str(pointer.get("storage_id"))),
+                },
             )
 
-        yield from materialize_and_check(context, "allocation", allocation_checks, materialize)
+        yield from materialize_and_check(
+            context, "allocation", allocation_checks, materialize, spec
+        )
 
     return [portfolio, allocation]

@@ -10,7 +10,7 @@ import dagster as dg
 
 from impact_assets import reporting, steps
 from impact_assets.allocate.frontier import entries_markdown
-from impact_assets.assets import lineage, records
+from impact_assets.assets import lineage, records, tables
 from impact_assets.assets.manifest import GraphSpec
 from impact_assets.assets.results import (
     checked_asset,
@@ -118,7 +118,10 @@ def build(spec: GraphSpec) -> list:
             (
                 "Predicted against actual for a scaled initiative (prediction error, sample sizes, "
                 "budget, confidence, model type), or a not_scaled report with the reason; with the "
-                "lineage of every input it consumed."
+                "lineage of every input it consumed. Metadata: outcome (a one-row table; "
+                "_effect_units columns are in the measured outcome's units, _money columns are "
+                "effects x value_per_unit), report (the narrative and the lineage table), "
+                "<input>_run (the run that materialized each input) and links to the input assets."
             ),
             checks,
             spec,
@@ -175,26 +178,34 @@ def build(spec: GraphSpec) -> list:
                 values,
                 None,
                 lambda r: {
-                    # the record's view: the report and where each of its inputs came from
+                    # the outcome as a typed one-row table (units in the column names)
+                    "outcome": tables.outcome_table(r),
+                    # the narrative: the report and where each of its inputs came from
                     "report": dg.MetadataValue.md(
                         reporting.outcome_markdown(r) + "\n\n" + lineage_markdown(r["lineage"])
                     ),
-                    "predicted_return": r.get("predicted_return"),
-                    "actual_return": r.get("actual_return"),
-                    "prediction_error": r.get("prediction_error"),
-                    "reason": r.get("reason"),
+                    **{
+                        f"{name}_run": tables.run_link(pointer.get("run_id"))
+                        for name, pointer in r["lineage"]["inputs"].items()
+                        if pointer.get("run_id")
+                    },
                 },
+                {name: tables.asset_link(name) for name in (*INPUTS, "portfolio")},
             )
 
-        yield from materialize_and_check(context, "outcome_report", checks, materialize)
+        yield from materialize_and_check(context, "outcome_report", checks, materialize, spec)
 
     @dg.asset(
         **stage_asset(
             "portfolio_report",
             (
-                "Every initiative's outcome in one table (pilot estimate and CI, confidence, cost, "
-                "selected or why not, actual at scale, error), portfolio figures, a chart, and CSV "
-                "and Parquet exports."
+                "Every initiative's outcome in five narrow tables (decisions: selected, cost, "
+                "predicted return; outcomes: actual at scale, error; pilots: estimate, confidence, "
+                "true effect; pilot_intervals: method and CI; reasons: status, why not selected), portfolio figures, a "
+                "chart, and CSV and Parquet exports. Columns ending in _money are money (effects x "
+                "value_per_unit, rounded to cents). Figures: "
+                + "; ".join(f"`{key}`: {meaning}" for key, meaning in tables.FIGURES.items())
+                + "."
             ),
             ins={
                 "outcome_report": dg.AssetIn(
@@ -229,22 +240,26 @@ def build(spec: GraphSpec) -> list:
                 "frontier_chart_path": dg.MetadataValue.path(str(frontier_png)),
                 "frontier_entries": dg.MetadataValue.md(entries_markdown(portfolio["frontier"])),
             }
-        figures = report["figures"]
-        numeric = {
-            k: v
-            for k, v in figures.items()
-            if isinstance(v, int | float) and not isinstance(v, bool)
-        }
+        portfolio_pointer = lineage.latest_materializations(
+            context.instance, "portfolio", None
+        ).get(None)
         return dg.MaterializeResult(
             value=report,
             metadata={
-                "report": dg.MetadataValue.md(report["markdown"]),
+                **tables.portfolio_tables(report["rows"]),
+                **tables.figure_metadata(report["figures"]),
+                "portfolio": tables.asset_link("portfolio"),
+                "outcome_report": tables.asset_link("outcome_report"),
+                **(
+                    {"portfolio_run": tables.run_link(portfolio_pointer["run_id"])}
+                    if portfolio_pointer
+                    else {}
+                ),
                 "chart": dg.MetadataValue.md(f"![portfolio chart](data:image/png;base64,{image})"),
                 "chart_path": dg.MetadataValue.path(str(chart)),
                 "csv": dg.MetadataValue.path(str(exports["csv"])),
                 "parquet": dg.MetadataValue.path(str(exports["parquet"])),
                 **frontier_metadata,
-                **numeric,
                 "content_sha256": content_hash(report),
             },
             data_version=data_version_for({"portfolio_report": report}),

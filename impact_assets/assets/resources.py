@@ -21,7 +21,7 @@ import dagster as dg
 from pydantic import Field, PrivateAttr
 
 from impact_assets.component import PipelineComponent
-from impact_assets.config import StageConfig
+from impact_assets.config import ConfigError, StageConfig, load_stage_config
 from impact_assets.parallel import PARALLELISM, WorkerPool
 from impact_assets.registry import ComponentError, build_component, resolve_component
 
@@ -58,21 +58,55 @@ def _distribution_version(module: str) -> dict[str, str | None]:
 
 
 class ComponentResource(dg.ConfigurableResource):
-    """A pipeline stage component selected by name from the component registry."""
+    """A pipeline stage component selected by name from the component registry.
+
+    Its parameters are those of the stage config file ``stage_config`` (when ``component`` is
+    the one that file names), overridden key by key by ``params``. The code location sets
+    ``stage_config`` and leaves ``params`` empty, so the launchpad's pre-filled config (which
+    drops ``null`` values from a free-form mapping) launches exactly what ``dagster job
+    execute`` runs, and a user edits only the parameters they change.
+    """
 
     component: str = Field(description="Registered component name or a 'module:Class' path.")
     params: dict[str, Any | None] = Field(
-        default_factory=dict, description="Keyword arguments for the component's constructor."
+        default_factory=dict,
+        description=(
+            "Constructor keyword arguments that override the stage config file's, key by key "
+            "(empty: the file's own)."
+        ),
+    )
+    stage_config: str | None = Field(
+        default=None,
+        description=(
+            "The stage config file whose parameters are the base when 'component' is the "
+            "component it names (null: no base, only 'params')."
+        ),
     )
 
     @classmethod
+    def stage(cls) -> str:
+        return cls.__name__.removesuffix("Resource").lower()
+
+    @classmethod
     def from_stage(cls, stage: StageConfig) -> ComponentResource:
-        return cls(component=stage.component, params=dict(stage.params))
+        return cls(component=stage.component, stage_config=str(stage.path))
+
+    def resolved_params(self) -> dict[str, Any]:
+        """The stage config file's parameters (for its own component) updated with ``params``."""
+        base: dict[str, Any] = {}
+        if self.stage_config:
+            try:
+                stage = load_stage_config(self.stage_config, self.stage())
+            except ConfigError as exc:
+                raise dg.Failure(description=f"{type(self).__name__}: {exc}") from exc
+            if stage.component == self.component:
+                base = dict(stage.params)
+        return {**base, **self.params}
 
     def build(self) -> PipelineComponent:
         """Construct the component (a fresh instance per call)."""
         try:
-            return build_component(self.component, self.params)
+            return build_component(self.component, self.resolved_params())
         except ComponentError as exc:
             raise dg.Failure(
                 description=f"{type(self).__name__}: {exc}",
@@ -85,7 +119,7 @@ class ComponentResource(dg.ConfigurableResource):
         return {
             "component": self.component,
             "class": f"{cls.__module__}:{cls.__qualname__}",
-            "params": dict(sorted(self.params.items())),
+            "params": dict(sorted(self.resolved_params().items())),
             **_distribution_version(cls.__module__),
         }
 

@@ -17,6 +17,7 @@ from typing import Any
 import dagster as dg
 
 from impact_assets import steps
+from impact_assets.assets.lineage import latest_materializations
 from impact_assets.assets.storage import content_hash
 from impact_assets.contracts import json_safe
 
@@ -91,7 +92,6 @@ def checked_asset(
                 check.name,
                 asset=name,
                 blocking=True,
-                partitions_def=partitioning.get("partitions_def"),
                 description=check.description,
             )
             for check in checks
@@ -107,6 +107,7 @@ def materialize_and_check(
     asset: str,
     checks: Sequence[ContractCheck],
     materialize: Callable[[], dg.MaterializeResult],
+    spec=None,
 ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
     """The step of a :func:`checked_asset`: materialize the asset (its IO manager stores the
     value as it is yielded), then check that value. In a run that selects only the checks, the
@@ -117,7 +118,7 @@ def materialize_and_check(
         yield result
         value = result.value
     else:
-        value = _load_stored(context, asset)
+        value = _load_stored(context, asset, spec.partitions if spec is not None else None)
     selected = {key.name for key in context.selected_asset_check_keys}
     for check in checks:
         if check.name in selected:
@@ -132,18 +133,32 @@ def materialize_and_check(
             )
 
 
-def _load_stored(context: dg.AssetExecutionContext, asset: str) -> Any:
-    """The stored value of ``asset`` for the run's partitions, through its IO manager's public
-    ``load_input``."""
-    partitions_def = context.assets_def.partitions_def
-    partitioned = partitions_def is not None
+def _load_stored(
+    context: dg.AssetExecutionContext, asset: str, partitions_def: dg.PartitionsDefinition | None
+) -> Any:
+    """The stored value of ``asset`` for the run's partitions (every partition when the run has
+    none), through its IO manager's public ``load_input``."""
+    key_range = None
+    if partitions_def is not None:
+        if context.has_partition_key_range:
+            key_range = context.partition_key_range
+        else:
+            # A checks-only run launched without a partition (the UI's "Execute" on an
+            # asset-level check): check every initiative of the manifest.
+            keys = partitions_def.get_partition_keys()
+            key_range = dg.PartitionKeyRange(keys[0], keys[-1])
     input_context = dg.build_input_context(
         asset_key=dg.AssetKey(asset),
         instance=context.instance,
         asset_partitions_def=partitions_def,
-        asset_partition_key_range=context.partition_key_range if partitioned else None,
+        asset_partition_key_range=key_range,
     )
-    return context.resources.io_manager.load_input(input_context)
+    value = context.resources.io_manager.load_input(input_context)
+    if partitions_def is None:
+        return value
+    # in manifest order, whatever order the IO manager returns them in
+    order = partitions_def.get_partition_keys()
+    return {key: value[key] for key in order if key in value}
 
 
 def data_version_for(values: Mapping[str, Any]) -> dg.DataVersion:
@@ -153,6 +168,34 @@ def data_version_for(values: Mapping[str, Any]) -> dg.DataVersion:
     if len(values) == 1:
         return dg.DataVersion(content_hash(next(iter(values.values()))))
     return dg.DataVersion(content_hash(dict(values)))
+
+
+def partition_data_version(
+    context: dg.AssetExecutionContext, values: Mapping[str, Any]
+) -> dg.DataVersion:
+    """The data version of a partitioned run's output: it changes for a partition exactly when
+    that partition's content changes.
+
+    Dagster 1.13 stamps one data version on every partition of a range run (a ``DataVersion`` is
+    per output, ``DataVersionsByPartition`` only exists for observable source assets), and it
+    decides whether ``evaluation[i]`` is stale by comparing the data versions of
+    ``pilot_measurement[i]``'s materializations before and after the one it read. So when every
+    partition of the run has the content its latest materialization recorded
+    (``content_sha256``) and those materializations share one data version, that version is kept:
+    a no-op refresh leaves every dependent in sync. Otherwise a one-initiative run gets its
+    record's own content hash and a multi-initiative run the hash of its
+    ``{initiative: record}`` mapping (:func:`data_version_for`), so a real change marks the
+    dependents of exactly the partitions the run materialized.
+    """
+    previous = latest_materializations(context.instance, context.asset_key.path[-1], list(values))
+    unchanged = all(
+        key in previous and previous[key].get("content_sha256") == content_hash(record)
+        for key, record in values.items()
+    )
+    versions = {pointer.get("data_version") for pointer in previous.values()}
+    if values and unchanged and len(versions) == 1 and None not in versions:
+        return dg.DataVersion(versions.pop())
+    return data_version_for(values)
 
 
 def partitioned_result(
@@ -183,7 +226,7 @@ def partitioned_result(
         metadata["component"] = dg.MetadataValue.json(dict(component))
     metadata.update(extra_metadata or {})
     return dg.MaterializeResult(
-        value=values, metadata=metadata, data_version=data_version_for(values)
+        value=values, metadata=metadata, data_version=partition_data_version(context, values)
     )
 
 

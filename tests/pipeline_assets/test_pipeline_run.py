@@ -232,13 +232,75 @@ def test_a_check_alone_before_its_asset_is_materialized_names_the_missing_initia
     defs, instance
 ):
     # (the step still loads its own inputs, as Dagster loads an op's inputs for any subset)
-    assert materialize(defs, instance, ["pilot_measurement"], "init-2").success
-    # a checks-only selection has no partitions definition of its own (dagster-notes §5): the
-    # partition goes in as a tag
-    result = check_only(
-        defs, instance, "evaluation:evaluation_contract", tags={"dagster/partition": "init-2"}
-    )
+    tags = defs.resolve_job_def("impact_pipeline").tags  # the full initiative range
+    assert materialize(defs, instance, ["pilot_measurement"], tags=tags).success
+    # checks are asset-level: a checks-only run has no partition and checks every initiative
+    result = check_only(defs, instance, "evaluation:evaluation_contract")
     assert not result.success
     (failure,) = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
     message = failure.step_failure_data.error.message
-    assert "evaluation has not been materialized for 1 initiative(s): init-2" in message
+    assert "evaluation has not been materialized for 3 initiative(s): " in message
+    assert all(key in message for key in IDS)
+
+
+def test_checks_are_asset_level_and_run_alone_without_a_partition(defs, instance):
+    # The UI's "Execute all" on a partitioned asset's checks launches a run with no partition:
+    # the asset-level check then checks every initiative of the manifest, without materializing.
+    for assets_def in defs.assets:
+        for spec in assets_def.check_specs:
+            assert spec.partitions_def is None, spec.key
+    assert run_job(defs, instance).success
+    result = check_only(
+        defs, instance, "evaluation:evaluation_contract", "outcome_report:outcome_report_contract"
+    )
+    assert result.success
+    assert result.get_asset_materialization_events() == []
+    verdicts = {c.check_name: c for c in result.get_asset_check_evaluations()}
+    for name in ("evaluation_contract", "outcome_report_contract"):
+        assert verdicts[name].passed
+        table = verdicts[name].metadata["initiatives"].value
+        assert [row.data["initiative"] for row in table.records] == IDS
+        assert verdicts[name].description == f"{name}: contract holds for all 3 initiative(s)"
+
+
+def test_reports_are_typed_tables_with_units_rounded_figures_and_links(defs, instance):
+    assert run_job(defs, instance).success
+
+    def metadata(asset, partition=None):
+        records = instance.fetch_materializations(
+            dg.AssetRecordsFilter(
+                asset_key=dg.AssetKey(asset), asset_partitions=[partition] if partition else None
+            ),
+            limit=1,
+        ).records
+        return records[0].asset_materialization.metadata
+
+    report = metadata("portfolio_report")
+    from impact_assets.assets.tables import PORTFOLIO_TABLES
+
+    assert set(PORTFOLIO_TABLES) <= set(report)
+    stored_rows = stored(instance, "portfolio_report")["rows"]
+    for name, columns in PORTFOLIO_TABLES.items():
+        table = report[name]
+        assert isinstance(table, dg.TableMetadataValue)
+        assert [c.name for c in table.schema.columns] == list(columns)
+        assert [r.data["initiative"] for r in table.records] == IDS
+    types = {c.name: c.type for c in report["decisions"].schema.columns}
+    assert types["selected"] == "bool" and types["cost_money"] == "float"
+    for row, full in zip(report["pilots"].records, stored_rows, strict=True):
+        assert row.data["pilot_estimate_money"] == round(full["pilot_estimate"], 2)  # cents
+    assert report["calibration"].value == round(report["calibration"].value, 3)
+    assert isinstance(report["portfolio_run"], dg.DagsterRunMetadataValue)
+    assert isinstance(report["portfolio"], dg.DagsterAssetMetadataValue)
+    assert "report" not in report  # the table replaces the markdown table
+
+    outcome = metadata("outcome_report", "init-3")  # not scaled: pilot in both units, labelled
+    (row,) = outcome["outcome"].records
+    assert row.data["status"] == "not_scaled"
+    assert {"pilot_estimate_effect_units", "pilot_estimate_money"} <= set(row.data)
+    assert isinstance(outcome["pilot_measurement_run"], dg.DagsterRunMetadataValue)
+    assert isinstance(outcome["scale_measurement"], dg.DagsterAssetMetadataValue)
+
+    allocation = metadata("allocation", "init-1")
+    assert isinstance(allocation["portfolio_storage_id"], dg.TextMetadataValue)  # never plotted
+    assert isinstance(allocation["portfolio_run"], dg.DagsterRunMetadataValue)

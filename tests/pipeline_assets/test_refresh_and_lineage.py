@@ -163,3 +163,61 @@ def test_the_providing_package_is_found_without_scanning_every_package(monkeypat
     for module in ("numpy.linalg", "yaml", "tests.support", "no_such_module"):
         found = resources._distribution_version(module)
         assert found["package"] == (scanned.get(module.split(".")[0]) or [None])[0], module
+
+
+def test_a_partition_data_version_changes_exactly_when_its_content_changes(defs, instance):
+    run_pipeline(defs, instance)  # one range run: one data version on every partition
+    version = latest(instance, "pilot_measurement", "init-2").asset_materialization.tags[
+        "dagster/data_version"
+    ]
+
+    def status(asset, partition=None):
+        resolver = get_stale_status_resolver(instance, list(defs.assets))
+        return resolver.get_status(dg.AssetKey(asset), partition)
+
+    # a no-op refresh of one partition: same content, same data version, nothing stale
+    assert materialize(defs, instance, ["pilot_measurement"], "init-2").success
+    event = latest(instance, "pilot_measurement", "init-2").asset_materialization
+    assert event.tags["dagster/data_version"] == version
+    for key in ("init-1", "init-2", "init-3"):
+        assert status("evaluation", key) == StaleStatus.FRESH
+    assert status("portfolio") == StaleStatus.FRESH
+
+    # a real change of that partition: its own content hash; only its dependents go stale
+    changed = {
+        "resources": {"measure": {"config": {"component": "FakeMeasure", "params": {"shift": 3.0}}}}
+    }
+    assert materialize(defs, instance, ["pilot_measurement"], "init-2", run_config=changed).success
+    event = latest(instance, "pilot_measurement", "init-2").asset_materialization
+    assert event.tags["dagster/data_version"] == content_hash(
+        stored(instance, "pilot_measurement", "init-2")
+    )
+    assert status("evaluation", "init-2") == StaleStatus.STALE
+    assert status("evaluation", "init-1") == StaleStatus.FRESH
+    assert status("evaluation", "init-3") == StaleStatus.FRESH
+
+
+def test_a_null_in_the_stage_config_survives_a_launch_with_the_prefilled_config(tmp_path, instance):
+    allocate = {"component": "MinimaxRegretAllocate", "min_portfolio_worst_return": None}
+    defs = make_defs(tmp_path / "project", allocate=allocate)
+    stage_file = str((tmp_path / "project" / "stages" / "allocate.yaml").resolve())
+    run_pipeline(defs, instance)
+    first = stored(instance, "portfolio")
+    params = first["lineage"]["component"]["params"]
+    assert "min_portfolio_worst_return" in params and params["min_portfolio_worst_return"] is None
+    # what the launchpad pre-fills (a free-form mapping loses nulls, so params stay empty)
+    prefilled = {
+        "component": "MinimaxRegretAllocate",
+        "params": {},
+        "stage_config": stage_file,
+    }
+    run_pipeline(defs, instance, {"resources": {"allocate": {"config": prefilled}}})
+    second = stored(instance, "portfolio")
+    assert second["lineage"]["component"] == first["lineage"]["component"]
+    assert second["selected_initiatives"] == first["selected_initiatives"]
+    # an edit overrides only the key it names
+    edited = {**prefilled, "params": {"min_confidence_threshold": 0.5}}
+    run_pipeline(defs, instance, {"resources": {"allocate": {"config": edited}}})
+    params = stored(instance, "portfolio")["lineage"]["component"]["params"]
+    assert params["min_confidence_threshold"] == 0.5
+    assert params["min_portfolio_worst_return"] is None

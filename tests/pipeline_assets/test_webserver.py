@@ -228,6 +228,10 @@ def test_webserver_graphql_and_daemon_backfill(tmp_path):
             assert statuses["failedPartitions"] == [] and statuses["unmaterializedPartitions"] == []
             checks = node["assetChecksOrError"]["checks"]
             assert checks and all(c["blocking"] for c in checks), asset
+            # asset-level checks: the run's one result per check is the asset's (never Skipped)
+            assert {
+                (c["executionForLatestMaterialization"] or {}).get("status") for c in checks
+            } == {"SUCCEEDED"}, asset
         portfolio = graphql(port, PARTITIONS_QUERY, {"path": ["portfolio"]})["assetNodeOrError"]
         latest = {
             c["name"]: (c["executionForLatestMaterialization"] or {}).get("status")
