@@ -19,6 +19,7 @@ import dagster as dg
 from impact_assets import steps
 from impact_assets.assets.lineage import latest_materializations
 from impact_assets.assets.storage import content_hash
+from impact_assets.assets.tables import significant
 from impact_assets.contracts import json_safe
 
 #: The code version every stage asset carries; bump it when stage wiring changes what is stored.
@@ -206,7 +207,7 @@ def partitioned_result(
     extra_metadata: Mapping[str, Any] | None = None,
 ) -> dg.MaterializeResult:
     """A stage asset's result: per partition its status, content hash, error and headline
-    numbers (``summary``); for the run, the resolved component and ``extra_metadata``. The full
+    numbers (``summary``, floats shown to six significant digits); for the run, the resolved component and ``extra_metadata``. The full
     record stays in the stored value."""
     for key, record in values.items():
         metadata: dict[str, Any] = {
@@ -217,7 +218,9 @@ def partitioned_result(
             metadata["error"] = dg.MetadataValue.text(str(record["error"]))
         for name, value in summary(record).items():
             if value is not None:
-                metadata[name] = value if isinstance(value, dg.MetadataValue) else json_safe(value)
+                metadata[name] = (
+                    value if isinstance(value, dg.MetadataValue) else significant(json_safe(value))
+                )
         context.add_asset_metadata(metadata, partition_key=key)
     # Dagster merges asset-level metadata into every partition's event, so only what is true
     # for each partition goes here.

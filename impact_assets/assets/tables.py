@@ -8,6 +8,7 @@ pilot's effect estimate as MEASURE reports it). The stored records keep full pre
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -66,6 +67,15 @@ def rounded(value: Any, digits: int | None) -> Any:
         return value
     if isinstance(value, int | float):
         return round(float(value), digits)
+    return value
+
+
+def significant(value: Any, digits: int = 6) -> Any:
+    """A float shown to ``digits`` significant digits (195996.4838805 -> 195996.0,
+    0.9453985304 -> 0.945399); anything else as is. For display only: stored records keep
+    every digit."""
+    if isinstance(value, float) and math.isfinite(value) and value != 0.0:
+        return float(f"{value:.{digits}g}")
     return value
 
 

@@ -304,3 +304,23 @@ def test_reports_are_typed_tables_with_units_rounded_figures_and_links(defs, ins
     allocation = metadata("allocation", "init-1")
     assert isinstance(allocation["portfolio_storage_id"], dg.TextMetadataValue)  # never plotted
     assert isinstance(allocation["portfolio_run"], dg.DagsterRunMetadataValue)
+
+    # a partition's headline numbers are shown to six significant digits; the stored record
+    # keeps every digit
+    from impact_assets.assets.tables import significant
+
+    shown = metadata("evaluation", "init-1")
+    full = stored(instance, "evaluation", "init-1")
+    for name in ("confidence", "return_worst", "return_median", "return_best"):
+        assert shown[name].value == significant(full[name])
+        assert len(f"{abs(shown[name].value):.15g}".replace(".", "").strip("0")) <= 6
+
+
+def test_significant_keeps_six_digits_and_leaves_everything_else():
+    from impact_assets.assets.tables import significant
+
+    assert significant(195996.4838805) == 195996.0
+    assert significant(0.9453985304687085) == 0.945399
+    assert significant(-0.02750123456) == -0.0275012
+    assert significant(0.0) == 0.0 and significant(7) == 7 and significant("ok") == "ok"
+    assert significant(None) is None and significant(True) is True
