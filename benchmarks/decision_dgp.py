@@ -52,15 +52,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from measure_dgp import aggregate_by_date, panel, treatment_date
 
-METHODS = (
-    "experiment",
-    "synthetic_control",
-    "nearest_neighbour_matching",
-    "interrupted_time_series",
-    "subclassification",
-    "metrics_approximation",
-)
-
 #: Median standard error of each method's estimate per unit of the generator's effect parameter,
 #: at the reference design (``REFERENCE_N`` units), from ``decision_quality.py --calibrate``
 #: (20 seeds each). For ``metrics_approximation`` it is the unit of the coefficient spread.

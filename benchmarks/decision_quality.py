@@ -50,6 +50,7 @@ from impact_assets.config import load_stage_config
 from impact_assets.contracts import MeasureResult
 from impact_assets.measure.models import get_model
 from impact_assets.registry import build_component
+from impact_assets.synthetic_portfolio import METHODS
 
 ROOT = Path(__file__).resolve().parents[1]
 RHO_MEAN, RHO_SCALE, RHO_DF = 0.3, 0.5, 3
@@ -362,7 +363,7 @@ def markdown(result: dict[str, Any], k: int, n: int) -> str:
 
 def calibrate(seeds: int = 20) -> None:
     """Median standard error per unit of effect at the reference design, per method."""
-    for method in dgp.METHODS:
+    for method in METHODS:
         if method == "metrics_approximation":
             continue
         ses = []
@@ -398,7 +399,7 @@ def main(argv: list[str] | None = None) -> int:
         calibrate()
         return 0
     methods = tuple(
-        m for m in dgp.METHODS if not (args.no_approximations and m == "metrics_approximation")
+        m for m in METHODS if not (args.no_approximations and m == "metrics_approximation")
     )
     result = run(args.portfolios, args.initiatives, args.seed, methods, args.noise_scale)
     print(markdown(result, args.portfolios, args.initiatives))
