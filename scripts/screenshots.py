@@ -35,6 +35,8 @@ from pathlib import Path
 
 import yaml
 
+from impact_assets.yaml_safe import safe_load_text
+
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -183,10 +185,10 @@ def changed_manifest(tmp: Path, initiative: str) -> Path:
     """A copy of ``configs/`` in ``tmp`` whose measure config for ``initiative`` has its
     simulated effect size halved: a real change of that initiative's numbers."""
     configs = Path(shutil.copytree(ROOT / "configs", tmp / "configs"))
-    manifest = yaml.safe_load((configs / "pipeline.yaml").read_text())
+    manifest = safe_load_text((configs / "pipeline.yaml").read_text())
     entry = next(i for i in manifest["initiatives"] if i["initiative_id"] == initiative)
     path = configs / entry["measure_config"]
-    measure = yaml.safe_load(path.read_text())
+    measure = safe_load_text(path.read_text())
     measure["DATA"]["ENRICHMENT"]["PARAMS"]["effect_size"] /= 2
     path.write_text(yaml.safe_dump(measure, sort_keys=False))
     return configs / "pipeline.yaml"
