@@ -134,8 +134,11 @@ def test_run_config_override_block_is_valid_for_the_pipeline_job():
     from impact_assets.definitions import defs
 
     run_config = yaml.safe_load(blocks("yaml")[0])
-    job = defs.resolve_job_def("impact_pipeline")
-    assert dg.validate_run_config(job, run_config)
+    # a live instance while Dagster resolves the job: it reads the current instance's
+    # definitions state, which an earlier test in this worker may have left behind
+    with dg.instance_for_test():
+        job = defs.resolve_job_def("impact_pipeline")
+        assert dg.validate_run_config(job, run_config)
     assert run_config["resources"]["allocate"]["config"]["component"] == "MockAllocate"
 
 
@@ -171,7 +174,8 @@ def test_add_an_initiative_block_adds_a_partition(tmp_path):
     assert config.initiative_ids[-1] == "free-shipping-threshold"
     assert config.initiative("free-shipping-threshold").value_per_unit == 1500
     defs = build_definitions(config)
-    keys = defs.resolve_job_def("impact_pipeline").partitions_def.get_partition_keys()
+    with dg.instance_for_test():  # as above: a live instance while Dagster resolves the job
+        keys = defs.resolve_job_def("impact_pipeline").partitions_def.get_partition_keys()
     assert "free-shipping-threshold" in keys and len(keys) == 6
 
 
